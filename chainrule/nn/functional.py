@@ -1,0 +1,122 @@
+"""Functional forms: lowercase wrappers over the ops, taking and returning Tensors."""
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor
+from ..ops import activation as _act
+from ..ops import basic as _basic
+from ..ops import loss as _loss
+from ..ops import norm as _norm
+
+
+def _t(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+# -- activations ------------------------------------------------------------------------------------
+def sigmoid(x):
+    return _act.Sigmoid.apply(x)
+
+
+def tanh(x):
+    return _act.Tanh.apply(x)
+
+
+def relu(x):
+    return _act.ReLU.apply(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return _act.LeakyReLU.apply(x, negative_slope=negative_slope)
+
+
+def softmax(x, axis=-1, dim=None):
+    return _act.Softmax.apply(x, axis=axis if dim is None else dim)
+
+
+def log_softmax(x, axis=-1, dim=None):
+    return _act.LogSoftmax.apply(x, axis=axis if dim is None else dim)
+
+
+# -- layers -----------------------------------------------------------------------------------------
+def linear(x, weight, bias=None):
+    """y = x W^T + b; x: (..., in), weight: (out, in), bias: (out,)."""
+    w = weight.data if isinstance(weight, Tensor) else weight
+    xs = np.shape(x.data if isinstance(x, Tensor) else x)
+    if not xs or xs[-1] != w.shape[1]:
+        raise ValueError(f"linear: input {xs} does not match weight {w.shape}: the input's last "
+                         f"axis must be in_features = {w.shape[1]}")
+    if bias is None:
+        return _basic.Linear.apply(x, weight)
+    return _basic.Linear.apply(x, weight, bias)
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Inverted dropout: in training, zero each element with probability ``p`` and scale the rest by
+    1/(1-p); the identity when not training or p == 0."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    x = _t(x)
+    rng = generator if generator is not None else backend.get_rng()
+    if p == 1:
+        return x * 0
+    mask = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32) >= p
+    return _norm.Dropout.apply(x, mask, 1.0 / (1.0 - p))
+
+
+# -- losses -----------------------------------------------------------------------------------------
+def _reduction(reduction, name):
+    _loss.check_reduction(reduction, name)
+    return reduction
+
+
+def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy of logits (N, C) against integer labels (N,); fused and stable."""
+    return _loss.CrossEntropy.apply(input, _label_array(target), reduction=_reduction(reduction, "cross_entropy"),
+                                    label_smoothing=label_smoothing)
+
+
+def nll_loss(input, target, reduction="mean"):
+    return _loss.NLLLoss.apply(input, _label_array(target), reduction=_reduction(reduction, "nll_loss"))
+
+
+def l1_loss(input, target, reduction="mean"):
+    return _loss.L1Loss.apply(input, target, reduction=_reduction(reduction, "l1_loss"))
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Squared error (x - y)^2, averaged by default (PyTorch's mse_loss)."""
+    return _loss.MSELoss.apply(input, target, reduction=_reduction(reduction, "mse_loss"))
+
+
+def l2_loss(input, target, reduction="mean", half=False):
+    """Squared error; ``half=True`` gives the course's 1/2 (y - y_hat)^2, whose gradient is y_hat - y."""
+    return _loss.MSELoss.apply(input, target, reduction=_reduction(reduction, "l2_loss"), half=half)
+
+
+def hinge_loss(input, target, reduction="mean"):
+    """max(0, 1 - y * y_hat) with labels y in {-1, +1}."""
+    return _loss.HingeLoss.apply(input, target, reduction=_reduction(reduction, "hinge_loss"))
+
+
+def multiclass_hinge_loss(input, target, margin=1.0, reduction="mean"):
+    """Multiclass SVM loss: sum over wrong classes j of max(0, s_j - s_y + margin)."""
+    return _loss.MultiClassHinge.apply(input, _label_array(target), margin=margin,
+                                       reduction=_reduction(reduction, "multiclass_hinge_loss"))
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean"):
+    return _loss.BCEWithLogits.apply(input, target,
+                                     reduction=_reduction(reduction, "binary_cross_entropy_with_logits"))
+
+
+def zero_one_loss(input, target, reduction="mean"):
+    """Fraction of wrong predictions (argmax of (N, C) scores, or the sign of (N,) scores against
+    labels in {-1, +1}). A metric: backward through it raises."""
+    return _loss.ZeroOneLoss.apply(input, _label_array(target), reduction=_reduction(reduction, "zero_one_loss"))
+
+
+def _label_array(target):
+    return target.data if isinstance(target, Tensor) else np.asarray(target)

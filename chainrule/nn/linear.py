@@ -1,0 +1,73 @@
+"""Fully connected layers and shape helpers."""
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor
+from ..ops import basic
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+def check_input(layer, x, expected_last, what):
+    """Raise a clear error when ``x`` is not a floating (..., expected_last) input of ``layer``."""
+    shape = np.shape(x)
+    if not shape or shape[-1] != expected_last:
+        raise ValueError(f"{layer}: expected input (N, {expected_last}) {what}, got {shape}")
+
+
+class Linear(Module):
+    """y = x W^T + b. weight: (out_features, in_features), bias: (out_features,).
+
+    Input (N, in_features) or (N, ..., in_features); output (N, ..., out_features).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, dtype=None):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        dtype = dtype or backend.get_default_dtype()
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.default_linear_init_(self.weight, self.bias)
+
+    def forward(self, x):
+        xd = x.data if isinstance(x, Tensor) else x
+        w = self.weight.data
+        if xd.ndim == 0 or xd.shape[-1] != w.shape[1]:
+            raise ValueError(f"{self}: expected input (N, {w.shape[1]}), got {np.shape(xd)}")
+        if xd.dtype != w.dtype:
+            raise TypeError(f"{self}: input dtype {xd.dtype} does not match the weights' {w.dtype}; "
+                            f"convert the input (x.astype('{w.dtype}')) or the model (.to('{xd.dtype}'))")
+        if self.bias is None:
+            return basic.Linear.apply(x, self.weight)
+        return basic.Linear.apply(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+    def __repr__(self):
+        return f"Linear({self.extra_repr()})"
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Flatten(Module):
+    """(N, d1, d2, ...) -> (N, d1 * d2 * ...)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -1,0 +1,1 @@
+"""Differentiable functions on arrays, one class per op, grouped by topic."""

@@ -1,0 +1,402 @@
+"""Arithmetic with broadcasting, matrix products, reductions, shape and indexing ops."""
+import numpy as np
+
+from ..autograd import Function
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+class Add(Function):
+    def forward(self, a, b):
+        self.sa, self.sb = np.shape(a), np.shape(b)
+        return a + b
+
+    def backward(self, g):                       # d(a+b)/da = d(a+b)/db = 1
+        na, nb = self.needs_input_grad
+        return (unbroadcast(g, self.sa) if na else None,
+                unbroadcast(g, self.sb) if nb else None)
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.sa, self.sb = np.shape(a), np.shape(b)
+        return a - b
+
+    def backward(self, g):                       # d(a-b)/da = 1, d(a-b)/db = -1
+        na, nb = self.needs_input_grad
+        return (unbroadcast(g, self.sa) if na else None,
+                unbroadcast(-g, self.sb) if nb else None)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):                       # d(ab)/da = b, d(ab)/db = a
+        na, nb = self.needs_input_grad
+        a, b = self.a, self.b
+        return (unbroadcast(g * b, np.shape(a)) if na else None,
+                unbroadcast(g * a, np.shape(b)) if nb else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g):                       # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+        na, nb = self.needs_input_grad
+        a, b = self.a, self.b
+        ga = unbroadcast(g / b, np.shape(a)) if na else None
+        gb = unbroadcast(-g * a / (b * b), np.shape(b)) if nb else None
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class Pow(Function):
+    def forward(self, a, p):
+        self.a, self.p = a, p
+        self.y = y = a ** p
+        return y
+
+    def backward(self, g):
+        na, np_ = self.needs_input_grad
+        a, p = self.a, self.p
+        ga = gp = None
+        if na:                                   # d(a^p)/da = p a^(p-1)
+            ga = unbroadcast(g * p * a ** (p - 1), np.shape(a))
+        if np_:                                  # d(a^p)/dp = a^p ln a
+            gp = unbroadcast(g * self.y * np.log(a), np.shape(p))
+        return ga, gp
+
+
+class MatMul(Function):
+    """``a @ b`` with NumPy's rules: 1-D operands, batched stacks with broadcasting."""
+
+    def forward(self, a, b):
+        ka = a.shape[-1] if a.ndim else None
+        kb = (b.shape[-2] if b.ndim > 1 else b.shape[0]) if b.ndim else None
+        if a.ndim == 0 or b.ndim == 0 or ka != kb:
+            raise ValueError(
+                f"matmul: shapes {a.shape} and {b.shape} do not match: the last axis of the first "
+                f"({ka}) must equal the {'second-to-last' if b.ndim > 1 else 'only'} axis of the "
+                f"second ({kb})")
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, g):
+        na, nb = self.needs_input_grad
+        a, b = self.a, self.b
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = gb = None
+        if na:                                   # dL/da = dL/dy b^T
+            ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if nb:                                   # dL/db = a^T dL/dy
+            gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+class Linear(Function):
+    """y = x W^T + b, fused: one matrix product forward, two backward (the input's when needed).
+
+    x: (..., in), W: (out, in), b: (out,) or None -> y: (..., out)
+    """
+
+    def forward(self, x, w, b=None):
+        self.x, self.w = x, w
+        y = x @ w.T
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, g):
+        nx, nw = self.needs_input_grad[:2]
+        x = self.x
+        gx = gw = gb = None
+        if nx:                                   # dL/dx = dL/dy W
+            gx = g @ self.w
+        if x.ndim > 2:
+            x = x.reshape(-1, x.shape[-1])
+            g = g.reshape(-1, g.shape[-1])
+        if nw:                                   # dL/dW = dL/dy^T x
+            gw = g.T @ x
+        if len(self.needs_input_grad) > 2 and self.needs_input_grad[2]:
+            gb = g.sum(axis=0)                   # dL/db = sum over the batch of dL/dy
+        return gx, gw, gb
+
+
+def _norm_axis(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        return tuple(a % ndim for a in axis)
+    return (axis % ndim,)
+
+
+def _expand_to(g, shape, axis, keepdims):
+    """Re-insert the reduced axes of ``g`` so that it broadcasts against ``shape``."""
+    if not keepdims and axis is not None:
+        g = np.expand_dims(g, _norm_axis(axis, len(shape)))
+    elif not keepdims:
+        g = np.reshape(g, (1,) * len(shape))
+    return g
+
+
+class Sum(Function):
+    def forward(self, a, axis=None, keepdims=False):
+        self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
+        return np.asarray(a.sum(axis=axis, keepdims=keepdims))
+
+    def backward(self, g):                       # every element contributes with slope 1
+        return np.broadcast_to(_expand_to(g, self.shape, self.axis, self.keepdims), self.shape)
+
+
+class Mean(Function):
+    def forward(self, a, axis=None, keepdims=False):
+        self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
+        y = np.asarray(a.mean(axis=axis, keepdims=keepdims))
+        self.count = a.size // y.size if y.size else 1
+        return y
+
+    def backward(self, g):                       # d(mean)/da_i = 1/n
+        g = _expand_to(g, self.shape, self.axis, self.keepdims) / self.count
+        return np.broadcast_to(g, self.shape)
+
+
+class Max(Function):
+    """Largest value along ``axis``; ties share the gradient equally (like ``torch.amax``)."""
+
+    reduce = staticmethod(np.max)
+
+    def forward(self, a, axis=None, keepdims=False):
+        if a.size == 0:
+            raise ValueError(f"{type(self).__name__.lower()}: empty tensor of shape {a.shape}")
+        y = np.asarray(self.reduce(a, axis=axis, keepdims=keepdims))
+        self.a, self.y, self.axis, self.keepdims = a, y, axis, keepdims
+        return y
+
+    def backward(self, g):                       # only the winner(s) see the gradient
+        a = self.a
+        y = _expand_to(self.y, a.shape, self.axis, self.keepdims)
+        g = _expand_to(g, a.shape, self.axis, self.keepdims)
+        mask = a == y
+        count = mask.sum(axis=_norm_axis(self.axis, a.ndim), keepdims=True)
+        return np.where(mask, g / count, 0).astype(a.dtype, copy=False)
+
+
+class Min(Max):
+    reduce = staticmethod(np.min)
+
+
+class Exp(Function):
+    def forward(self, a):
+        self.y = y = np.exp(a)
+        return y
+
+    def backward(self, g):                       # d(e^a)/da = e^a
+        return g * self.y
+
+
+class Log(Function):
+    def forward(self, a):
+        self.a = a
+        return np.log(a)
+
+    def backward(self, g):                       # d(ln a)/da = 1/a
+        return g / self.a
+
+
+class Sqrt(Function):
+    def forward(self, a):
+        self.y = y = np.sqrt(a)
+        return y
+
+    def backward(self, g):                       # d(sqrt a)/da = 1 / (2 sqrt a)
+        return g / (2 * self.y)
+
+
+class Abs(Function):
+    def forward(self, a):
+        self.a = a
+        return np.abs(a)
+
+    def backward(self, g):                       # d|a|/da = sign(a), 0 at 0 (as PyTorch)
+        return g * np.sign(self.a)
+
+
+class Clip(Function):
+    def forward(self, a, lo=None, hi=None):
+        self.a, self.lo, self.hi = a, lo, hi
+        if lo is None and hi is None:
+            raise ValueError("clip: give at least one of min and max")
+        return np.clip(a, lo, hi)
+
+    def backward(self, g):                       # slope 1 inside [lo, hi], 0 where clipped
+        a = self.a
+        keep = np.ones(a.shape, dtype=bool)
+        if self.lo is not None:
+            keep &= a >= self.lo
+        if self.hi is not None:
+            keep &= a <= self.hi
+        return g * keep
+
+
+class Cast(Function):
+    def forward(self, a, dtype, copy=False):
+        self.dtype = a.dtype
+        return a.astype(dtype, copy=copy)
+
+    def backward(self, g):
+        return g.astype(self.dtype, copy=False)
+
+
+class Reshape(Function):
+    def forward(self, a, shape):
+        self.shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} "
+                             f"({a.size} elements) into {tuple(shape)}") from None
+
+    def backward(self, g):
+        return g.reshape(self.shape)
+
+
+class Transpose(Function):
+    def forward(self, a, axes):
+        if sorted(axes) != list(range(a.ndim)):
+            raise ValueError(f"permute: {axes} is not a permutation of the {a.ndim} axes of {a.shape}")
+        self.axes = axes
+        return a.transpose(axes)
+
+    def backward(self, g):
+        return g.transpose(np.argsort(self.axes))
+
+
+def _is_basic_index(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer)) for i in items)
+
+
+class GetItem(Function):
+    """``a[index]``: basic slices give views; the gradient is scattered back into a zero array
+    (with ``np.add.at`` for advanced indices, where an element may be picked twice)."""
+
+    def forward(self, a, index):
+        self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        try:
+            return a[index]
+        except IndexError as e:
+            raise IndexError(f"index {index!r} into a tensor of shape {a.shape}: {e}") from None
+
+    def backward(self, g):
+        out = np.zeros(self.shape, dtype=self.dtype)
+        if _is_basic_index(self.index):
+            out[self.index] = g
+        else:
+            np.add.at(out, self.index, g)
+        return out
+
+
+class Concat(Function):
+    def forward(self, *arrays, axis=0):
+        try:
+            y = np.concatenate(arrays, axis=axis)
+        except ValueError as e:
+            raise ValueError(f"cat: shapes {[a.shape for a in arrays]} along axis {axis}: {e}") from None
+        self.axis = axis
+        self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return y
+
+    def backward(self, g):
+        parts = np.split(g, self.bounds, axis=self.axis)
+        return tuple(p if n else None for p, n in zip(parts, self.needs_input_grad))
+
+
+class Stack(Function):
+    def forward(self, *arrays, axis=0):
+        shapes = {a.shape for a in arrays}
+        if len(shapes) > 1:
+            raise ValueError(f"stack: all tensors must have the same shape, got {[a.shape for a in arrays]}")
+        self.axis = axis
+        return np.stack(arrays, axis=axis)
+
+    def backward(self, g):
+        return tuple(np.take(g, i, axis=self.axis) if n else None
+                     for i, n in enumerate(self.needs_input_grad))
+
+
+class Split(Function):
+    """Several outputs: consecutive pieces of ``sizes`` along ``axis``."""
+
+    def forward(self, a, sizes, axis=0):
+        self.axis = axis
+        return tuple(np.split(a, np.cumsum(sizes)[:-1], axis=axis))
+
+    def backward(self, *grads):
+        return np.concatenate(grads, axis=self.axis)
+
+
+class Where(Function):
+    def forward(self, cond, a, b):
+        self.cond, self.sa, self.sb = cond, np.shape(a), np.shape(b)
+        return np.where(cond, a, b)
+
+    def backward(self, g):
+        _, na, nb = self.needs_input_grad
+        c = self.cond
+        return (None,
+                unbroadcast(np.where(c, g, 0), self.sa) if na else None,
+                unbroadcast(np.where(c, 0, g), self.sb) if nb else None)
+
+
+class Maximum(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return np.maximum(a, b)
+
+    def backward(self, g):                       # ties split the gradient, like PyTorch
+        na, nb = self.needs_input_grad
+        a, b = self.a, self.b
+        wa = (a > b) + 0.5 * (a == b)
+        return (unbroadcast(g * wa, np.shape(a)) if na else None,
+                unbroadcast(g * (1 - wa), np.shape(b)) if nb else None)
+
+
+class Minimum(Function):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return np.minimum(a, b)
+
+    def backward(self, g):                       # ties split the gradient, like PyTorch
+        na, nb = self.needs_input_grad
+        a, b = self.a, self.b
+        wa = (a < b) + 0.5 * (a == b)
+        return (unbroadcast(g * wa, np.shape(a)) if na else None,
+                unbroadcast(g * (1 - wa), np.shape(b)) if nb else None)
