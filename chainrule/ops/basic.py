@@ -82,10 +82,14 @@ class Pow(Function):
         na, np_ = self.needs_input_grad
         a, p = self.a, self.p
         ga = gp = None
-        if na:                                   # d(a^p)/da = p a^(p-1)
-            ga = unbroadcast(g * p * a ** (p - 1), np.shape(a))
-        if np_:                                  # d(a^p)/dp = a^p ln a
-            gp = unbroadcast(g * self.y * np.log(a), np.shape(p))
+        if na:                                   # d(a^p)/da = p a^(p-1), and 0 where p = 0
+            if np.ndim(p) == 0:                  # (PyTorch's rule: no 0 * inf = nan at a = 0)
+                ga = g * p * a ** (p - 1) if p != 0 else np.zeros_like(g)
+            else:
+                ga = g * p * a ** np.where(p == 0, 1, p - 1)
+            ga = unbroadcast(ga, np.shape(a))
+        if np_:                                  # d(a^p)/dp = a^p ln a, and 0 where a = 0
+            gp = unbroadcast(g * self.y * np.log(np.where(a == 0, 1, a)), np.shape(p))
         return ga, gp
 
 

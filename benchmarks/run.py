@@ -1,0 +1,127 @@
+"""Time full training steps of chainrule and PyTorch (CPU, float32) on the same workloads.
+
+    python benchmarks/run.py            # all workloads
+    python benchmarks/run.py W1 W4      # some
+
+Each workload builds the same network in both libraries, then times steps of
+(zero grad, forward, backward, update) in alternating rounds, and prints medians:
+
+    <name> chainrule=<steps/s> torch=<steps/s> ratio=<chainrule/torch>
+
+Timings on shared machines are noisy: compare the ratio, measured in one run.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import chainrule as cr  # noqa: E402
+from chainrule import nn, optim  # noqa: E402
+from chainrule.nn import functional as F  # noqa: E402
+
+WORKLOADS = {}
+
+
+def workload(name):
+    def register(fn):
+        WORKLOADS[name] = fn
+        return fn
+    return register
+
+
+def _copy_torch_weights(torch_model, cr_model):
+    cr_model.load_state_dict({k: v.detach().numpy() for k, v in torch_model.state_dict().items()})
+
+
+def _mlp_pair(sizes, batch, lr=0.01, momentum=0.9):
+    import torch
+    layers_t, layers_c = [], []
+    for i in range(len(sizes) - 1):
+        layers_t.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
+        layers_c.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers_t.append(torch.nn.ReLU())
+            layers_c.append(nn.ReLU())
+    tm, cm = torch.nn.Sequential(*layers_t), nn.Sequential(*layers_c)
+    _copy_torch_weights(tm, cm)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch)
+    topt = torch.optim.SGD(tm.parameters(), lr=lr, momentum=momentum)
+    copt = optim.SGD(cm.parameters(), lr=lr, momentum=momentum)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xc, yc = cr.tensor(x), cr.tensor(y)
+
+    def torch_step():
+        topt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(tm(xt), yt)
+        loss.backward()
+        topt.step()
+
+    def cr_step():
+        copt.zero_grad()
+        loss = F.cross_entropy(cm(xc), yc)
+        loss.backward()
+        copt.step()
+
+    return cr_step, torch_step
+
+
+@workload("W1")
+def w1():
+    """MLP 784-256-256-10, ReLU, batch 64, SGD momentum 0.9, cross-entropy."""
+    return _mlp_pair([784, 256, 256, 10], 64)
+
+
+@workload("W4")
+def w4():
+    """MLP 64-32-32-10, batch 32, SGD momentum 0.9, cross-entropy."""
+    return _mlp_pair([64, 32, 32, 10], 32)
+
+
+def _rate(step, seconds):
+    n, t0 = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        t = time.perf_counter() - t0
+        if t >= seconds:
+            return n / t
+
+
+def measure(name, repeats, seconds):
+    cr_step, torch_step = WORKLOADS[name]()
+    for _ in range(5):       # warm up caches and allocators
+        cr_step()
+        torch_step()
+    cr_rates, torch_rates = [], []
+    for _ in range(repeats):  # alternate so that drifts of the machine hit both alike
+        cr_rates.append(_rate(cr_step, seconds))
+        torch_rates.append(_rate(torch_step, seconds))
+    c, t = statistics.median(cr_rates), statistics.median(torch_rates)
+    return c, t
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("workloads", nargs="*", help=f"workloads to run (default: all of {sorted(WORKLOADS)})")
+    p.add_argument("--repeats", type=int, default=5, help="timed rounds per library (median reported)")
+    p.add_argument("--seconds", type=float, default=1.0, help="length of one timed round")
+    args = p.parse_args(argv)
+    import torch
+    print(f"# numpy {np.__version__}, torch {torch.__version__} (threads {torch.get_num_threads()}), "
+          f"cpus {os.cpu_count()}", flush=True)
+    for name in args.workloads or sorted(WORKLOADS):
+        if name not in WORKLOADS:
+            p.error(f"unknown workload {name!r}; known: {sorted(WORKLOADS)}")
+        c, t = measure(name, args.repeats, args.seconds)
+        print(f"{name} chainrule={c:.1f} torch={t:.1f} ratio={c / t:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""Ready-made models."""
+from .mlp import mlp
+from .perceptron import Perceptron

@@ -1,0 +1,72 @@
+"""Gradient clipping, in place, between ``backward()`` and ``optimizer.step()`` (as torch.nn.utils).
+
+>>> loss.backward()
+>>> clip_grad_norm_(model.parameters(), max_norm=1.0)
+>>> opt.step()
+"""
+import math
+
+import numpy as np
+
+from ..autograd import Tensor
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+
+
+def _grads(parameters):
+    """The gradient arrays of a tensor or an iterable of tensors; parameters without a grad are skipped."""
+    if isinstance(parameters, Tensor):
+        parameters = (parameters,)
+    return [p.grad.data for p in parameters if p.grad is not None]
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale the gradients so that their joint norm is at most ``max_norm``; return the norm before.
+
+    The norm is taken over all gradients as if they were one vector (``norm_type`` p > 0, or
+    ``inf`` for the largest absolute entry). When it exceeds ``max_norm`` every gradient is
+    multiplied by ``max_norm / (norm + 1e-6)``, as in PyTorch. A non-finite norm raises with
+    ``error_if_nonfinite=True``; otherwise, as in PyTorch, it spreads into the gradients.
+    """
+    norm_type = float(norm_type)
+    if not (norm_type > 0):
+        raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
+    max_norm = float(max_norm)
+    grads = _grads(parameters)
+    if not grads:
+        return 0.0
+    if norm_type == math.inf:
+        # np.max, not max(): it keeps a NaN wherever it is in the list
+        total = float(np.max([np.max(np.abs(g)) if g.size else 0.0 for g in grads]))
+    elif norm_type == 2.0:
+        # one BLAS dot per gradient; the sum of squares of all of them is the square of the norm
+        total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
+    elif norm_type == 1.0:
+        total = sum(float(np.abs(g).sum()) for g in grads)
+    else:
+        total = sum(float((np.abs(g) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, so "
+            f"they cannot be clipped; pass error_if_nonfinite=False to clip anyway")
+    coef = max_norm / (total + 1e-6)
+    if coef >= 1.0:
+        return total
+    if math.isfinite(total):
+        for g in grads:
+            g *= np.asarray(coef, dtype=g.dtype)
+    else:
+        # as PyTorch: a NaN norm makes the grads NaN, an infinite one zeroes them (inf * 0 = NaN)
+        with np.errstate(invalid="ignore"):
+            for g in grads:
+                g *= np.asarray(coef, dtype=g.dtype)
+    return total
+
+
+def clip_grad_value_(parameters, clip_value):
+    """Clip every gradient entry into [-clip_value, clip_value], in place."""
+    clip_value = float(clip_value)
+    if clip_value < 0:
+        raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
+    for g in _grads(parameters):
+        np.clip(g, -clip_value, clip_value, out=g)

@@ -1,0 +1,3 @@
+"""Training: the fit/evaluate/predict loop and its callbacks."""
+from .callbacks import Callback, History
+from .loop import Trainer, evaluate, fit, predict
