@@ -268,7 +268,10 @@ class Tensor:
 
     # -- conversions -------------------------------------------------------------------------------
     def astype(self, dtype):
-        return _b.Cast.apply(self, dtype=np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "fc":               # integer / bool results carry no gradient
+            return _make(self.data.astype(dtype), False, None, 0)
+        return _b.Cast.apply(self, dtype=dtype)
 
     def to(self, dtype):
         return self.astype(dtype)

@@ -112,11 +112,11 @@ class MatMul(Function):
         a, b = self.a, self.b
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g
+        g2 = g                                   # re-insert the axes that 1-D operands dropped
+        if b.ndim == 1:                          # (the column first: a vector . vector g is 0-d)
+            g2 = np.expand_dims(g2, -1)
         if a.ndim == 1:
             g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
         ga = gb = None
         if na:                                   # dL/da = dL/dy b^T
             ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
@@ -144,7 +144,7 @@ class Linear(Function):
         gx = gw = gb = None
         if nx:                                   # dL/dx = dL/dy W
             gx = g @ self.w
-        if x.ndim > 2:
+        if x.ndim != 2:                          # (..., in) and a single (in,) vector alike
             x = x.reshape(-1, x.shape[-1])
             g = g.reshape(-1, g.shape[-1])
         if nw:                                   # dL/dW = dL/dy^T x
@@ -388,7 +388,7 @@ class Maximum(Function):
     def backward(self, g):                       # ties split the gradient, like PyTorch
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
-        wa = (a > b) + 0.5 * (a == b)
+        wa = ((a > b) + 0.5 * (a == b)).astype(g.dtype, copy=False)   # keep float32 grads
         return (unbroadcast(g * wa, np.shape(a)) if na else None,
                 unbroadcast(g * (1 - wa), np.shape(b)) if nb else None)
 
@@ -401,6 +401,6 @@ class Minimum(Function):
     def backward(self, g):                       # ties split the gradient, like PyTorch
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
-        wa = (a < b) + 0.5 * (a == b)
+        wa = ((a < b) + 0.5 * (a == b)).astype(g.dtype, copy=False)   # keep float32 grads
         return (unbroadcast(g * wa, np.shape(a)) if na else None,
                 unbroadcast(g * (1 - wa), np.shape(b)) if nb else None)

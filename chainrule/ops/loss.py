@@ -38,7 +38,8 @@ def _check_same_shape(a, b, name):
 class L1Loss(Function):
     def forward(self, x, y, reduction="mean"):
         _check_same_shape(x, y, "l1_loss")
-        self.d, self.reduction = d = x - y, reduction
+        self.d = d = x - y
+        self.reduction = reduction
         return _reduce(np.abs(d), reduction)
 
     def backward(self, g):                       # d|x - y|/dx = sign(x - y)
@@ -53,7 +54,8 @@ class MSELoss(Function):
 
     def forward(self, x, y, reduction="mean", half=False):
         _check_same_shape(x, y, "mse_loss")
-        self.d, self.reduction, self.half = d = x - y, reduction, half
+        self.d = d = x - y
+        self.reduction, self.half = reduction, half
         sq = d * d
         return _reduce(sq * 0.5 if half else sq, reduction)
 
