@@ -4,6 +4,20 @@ import numbers
 import numpy as np
 
 from chainrule.data.dataset import Dataset, _rng_from, collate
+from chainrule.data.transforms import accepts_rng
+
+
+def _child_rng(generator):
+    """An independent generator derived from ``generator`` without drawing from it."""
+    try:
+        return generator.spawn(1)[0]          # NumPy >= 1.25
+    except AttributeError:
+        seq = getattr(generator.bit_generator, "_seed_seq", None)
+        if isinstance(seq, np.random.SeedSequence):
+            return np.random.default_rng(seq.spawn(1)[0])
+    except TypeError:                          # a bit generator made without a SeedSequence
+        pass
+    return np.random.default_rng(generator.bit_generator.random_raw())
 
 
 class DataLoader:
@@ -24,7 +38,12 @@ class DataLoader:
             ``seed``, or is ``generator``; with neither it is seeded from chainrule's global RNG when
             the loader is built, so ``chainrule.manual_seed`` makes runs repeatable.
         transform: ``transform(x_batch) -> array`` applied to the first field of each batch, as
-            arrays, before the Tensors are made (the hook for augmentation).
+            arrays, before the Tensors are made (the hook for augmentation). A transform that takes
+            a generator (``chainrule.data.transforms.Transform``, or any callable with a parameter
+            named ``rng``) is called ``transform(x_batch, rng=g)`` with the loader's augmentation
+            generator ``g``: a child of the shuffling generator that never draws from it, so a
+            seeded loader repeats its batches exactly, each epoch gets new random draws, and adding
+            augmentation does not change the shuffling order.
 
     >>> loader = DataLoader(ArrayDataset(X, y), batch_size=64, shuffle=True, seed=0)
     >>> for xb, yb in loader: ...
@@ -52,6 +71,7 @@ class DataLoader:
         # Always made, even without shuffle, so turning shuffle on later does not change which
         # global-RNG draws other components see.
         self.generator = _rng_from(seed, generator, "DataLoader")
+        self.transform_generator = _child_rng(self.generator)
 
     def __len__(self):
         n = len(self.dataset)
@@ -74,7 +94,11 @@ class DataLoader:
         for idx in self._batch_indices():
             batch = list(self._gather(idx))
             if self.transform is not None and batch:
-                x = np.asarray(self.transform(batch[0]))
+                if accepts_rng(self.transform):
+                    x = self.transform(batch[0], rng=self.transform_generator)
+                else:
+                    x = self.transform(batch[0])
+                x = np.asarray(x)
                 if x.ndim == 0 or x.shape[0] != len(idx):
                     raise ValueError(f"DataLoader: transform must keep the batch dimension, got "
                                      f"shape {x.shape} from a batch of {len(idx)}")

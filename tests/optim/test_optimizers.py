@@ -14,6 +14,16 @@ from chainrule.optim.optimizer import SGD, Adam, AdamW, RMSprop
 STEPS = 20
 RTOL, ATOL = 1e-10, 1e-13
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors: torch's thread pool only adds overhead, a lot of it on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 rng = np.random.default_rng(0)
 X = rng.standard_normal((16, 5))
 Y = rng.integers(0, 3, size=16)
@@ -307,3 +317,23 @@ def test_bad_hyper_parameters(make):
 def test_parameters_must_be_tensors():
     with pytest.raises(TypeError):
         SGD([np.zeros(3)], lr=0.1)
+
+
+def test_a_lone_tensor_is_rejected():
+    cm, _ = models()
+    with pytest.raises(TypeError):
+        SGD(cm[0].weight, lr=0.1)
+
+
+@pytest.mark.parametrize("case", ["sgd_all", "rmsprop_all", "adam_amsgrad", "adamw"])
+def test_float32_stays_float32(case):
+    cls, _, kwargs = CASES[case]
+    cm = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3)).float()
+    opt = cls(cm.parameters(), **kwargs)
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(cm(Tensor(X.astype(np.float32))), Y).backward()
+        opt.step()
+    assert {p.data.dtype for p in cm.parameters()} == {np.dtype(np.float32)}
+    assert {v.dtype for st in opt.state.values() for v in st.values() if isinstance(v, np.ndarray)} \
+        <= {np.dtype(np.float32)}
