@@ -25,17 +25,33 @@ def _hidden(text):
 
 
 def _fraction(text):
-    v = float(text)
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
     if not 0 < v < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text}")
     return v
 
 
 def _positive_int(text):
-    v = int(text)
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return v
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, but not for on/off flags ('--no-progress (default: True)' reads backwards) or
+    options whose default is None (their help says what happens)."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0 or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser():
@@ -44,7 +60,7 @@ def build_parser():
         description="chainrule: deep learning from first principles on NumPy. "
                     "Train networks from the command line, or import chainrule in Python.",
         epilog="Run 'chainrule train' for a first network: an MLP on handwritten digits "
-               "(about a second). See 'chainrule train --help' for its options.")
+               "(a few seconds). See 'chainrule train --help' for its options.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -54,7 +70,7 @@ def build_parser():
                     "each epoch, then print the accuracy on a held-out test split as "
                     "'test_accuracy=<fraction>'. With no options: digits (8x8 images, 10 "
                     "classes), 80/20 train/test split, seed 0.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_HelpFormatter)
     d = t.add_argument_group("data")
     d.add_argument("--dataset", default="digits",
                    help="'digits' (scikit-learn), 'mnist1d' (generated locally), or the path of a "
@@ -69,18 +85,19 @@ def build_parser():
                    help="do not scale features to zero mean and unit variance (statistics of the "
                         "training split)")
     m = t.add_argument_group("model")
-    m.add_argument("--hidden", type=_hidden, default=(256,),
+    m.add_argument("--hidden", type=_hidden, default="256",   # a string default goes through type
                    help="hidden layer sizes, comma separated (e.g. 256,128)")
-    m.add_argument("--activation", default="relu", choices=["relu", "tanh", "sigmoid", "leaky_relu"])
+    m.add_argument("--activation", default="relu", choices=["relu", "tanh", "sigmoid", "leaky_relu"],
+                   help="the hidden layers' nonlinearity")
     m.add_argument("--dropout", type=float, default=0.0, help="dropout probability after each hidden layer")
     o = t.add_argument_group("optimisation")
-    o.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS)
+    o.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS, help="the update rule")
     o.add_argument("--lr", type=float, default=None,
                    help="learning rate (default: 0.1 for sgd, 0.001 for adam/adamw/rmsprop)")
     o.add_argument("--momentum", type=float, default=0.9, help="SGD/RMSprop momentum")
     o.add_argument("--weight-decay", type=float, default=1e-4, help="L2 regularisation strength")
-    o.add_argument("--epochs", type=_positive_int, default=50)
-    o.add_argument("--batch-size", type=_positive_int, default=32)
+    o.add_argument("--epochs", type=_positive_int, default=50, help="passes over the training data")
+    o.add_argument("--batch-size", type=_positive_int, default=32, help="examples per gradient step")
     r = t.add_argument_group("run")
     r.add_argument("--seed", type=int, default=0, help="seed for initialisation, splits and shuffling")
     r.add_argument("--save", metavar="PATH", help="write the trained model (weights and settings) here")
@@ -174,7 +191,8 @@ def main(argv=None):
         return 0
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, TypeError, KeyError, FloatingPointError, ImportError) as e:
+    # OSError covers a missing file, a directory or an unreadable file given as --dataset/--save.
+    except (ValueError, OSError, TypeError, KeyError, FloatingPointError, ImportError) as e:
         print(f"chainrule {args.command}: error: {e}", file=sys.stderr)
         return 2
 
