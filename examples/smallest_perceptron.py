@@ -22,10 +22,10 @@ def fit(lr=0.02, steps=200, verbose=True):
         loss = F.l2_loss(y_hat, y, half=True)           # L = mean of 1/2 (y_hat - y)^2
         w.grad = None
         loss.backward()                                 # dL/dw = mean((y_hat - y) x)
-        with cr.no_grad():
-            w.data -= lr * w.grad.data                  # w <- w - lr dL/dw
         if verbose and (step < 5 or step % 40 == 0):
             print(f"step {step:3d}  w = {w.item():.6f}  loss = {loss.item():.6f}  dL/dw = {w.grad.item():+.6f}")
+        with cr.no_grad():
+            w.data -= lr * w.grad.data                  # w <- w - lr dL/dw
     return w.item()
 
 

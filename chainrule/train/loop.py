@@ -10,8 +10,9 @@ from ..nn import functional as F
 from .callbacks import Callback, History
 
 
-def _loader(data, batch_size, shuffle, seed, where):
-    """Accept a DataLoader, a Dataset, or a tuple (X, y) of arrays."""
+def _loader(data, batch_size, shuffle, seed, where, dtype=None):
+    """Accept a DataLoader, a Dataset, or a tuple (X, y) of arrays; floating X arrays are cast to
+    ``dtype`` (the model's), so float64 NumPy data trains a float32 model as in Keras."""
     if data is None or isinstance(data, DataLoader):
         return data
     if isinstance(data, Dataset):
@@ -20,6 +21,8 @@ def _loader(data, batch_size, shuffle, seed, where):
         X, y = (np.asarray(d.data if isinstance(d, Tensor) else d) for d in data)
         if len(X) != len(y):
             raise ValueError(f"{where}: X has {len(X)} rows but y has {len(y)}")
+        if dtype is not None and X.dtype.kind == "f" and X.dtype != dtype:
+            X = X.astype(dtype)
         return DataLoader(ArrayDataset(X, y), batch_size=batch_size, shuffle=shuffle, seed=seed)
     raise TypeError(f"{where}: expected a DataLoader, a Dataset or a tuple (X, y), "
                     f"got {type(data).__name__}")
@@ -71,8 +74,9 @@ class Trainer:
         """Train for ``epochs`` epochs; returns the History (per-epoch loss, accuracy, val_loss,
         val_accuracy, lr, time). A NaN or infinite loss stops training with an error naming the
         epoch and step."""
-        loader = _loader(train_data, batch_size, shuffle, seed, "fit")
-        val_loader = _loader(val_data, max(batch_size, 256), False, None, "fit(val_data)")
+        dtype = _model_dtype(self.model)
+        loader = _loader(train_data, batch_size, shuffle, seed, "fit", dtype)
+        val_loader = _loader(val_data, max(batch_size, 256), False, None, "fit(val_data)", dtype)
         cbs = [self.history] + list(callbacks)
         for cb in cbs:
             if not isinstance(cb, Callback):
@@ -144,7 +148,7 @@ class Trainer:
 
     def evaluate(self, data, batch_size=256):
         """Mean loss (and accuracy for class labels) over ``data``, in eval mode, without gradients."""
-        loader = _loader(data, batch_size, False, None, "evaluate")
+        loader = _loader(data, batch_size, False, None, "evaluate", _model_dtype(self.model))
         was_training = self.model.training
         self.model.eval()
         total, seen, correct, counted = 0.0, 0, 0, 0
@@ -180,6 +184,9 @@ def predict(model, X, batch_size=256):
                 outs.append(model(batch[0]).data)
         else:
             X = np.asarray(X.data if isinstance(X, Tensor) else X)
+            dtype = _model_dtype(model)
+            if dtype is not None and X.dtype.kind == "f" and X.dtype != dtype:
+                X = X.astype(dtype)
             for i in range(0, len(X), batch_size):
                 outs.append(model(Tensor(X[i:i + batch_size])).data)
     model.train(was_training)
@@ -195,6 +202,13 @@ def fit(model, optimizer, train_data, epochs=10, loss_fn=F.cross_entropy, val_da
 
 def evaluate(model, data, loss_fn=F.cross_entropy, batch_size=256):
     return Trainer(model, None, loss_fn).evaluate(data, batch_size)
+
+
+def _model_dtype(model):
+    for p in model.parameters():
+        if p.data.dtype.kind == "f":
+            return p.data.dtype
+    return None
 
 
 def _tqdm():
