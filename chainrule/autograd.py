@@ -22,6 +22,10 @@ class _GradMode:
 
     mode = True
 
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        return self(func) if func is not None else self   # bare @no_grad, as in PyTorch 2
+
     def __enter__(self):
         global _grad_enabled
         self._prev = _grad_enabled
@@ -76,6 +80,8 @@ class Function:
             needs = (False,) * len(args)
         fn.needs_input_grad = needs
         out = fn.forward(*[a.data if type(a) in _TENSOR_TYPES else a for a in args], **kwargs)
+        if _detect_anomaly:                  # one global read when off: the hot path stays as is
+            _check_forward(fn, args, out, record)
         if type(out) is tuple:
             fn.n_out = len(out)
             if record:
@@ -92,7 +98,9 @@ class Function:
 def _make(data, requires_grad, ctx, idx):
     """Wrap an array produced by an op without the checks of ``Tensor.__init__`` (hot path)."""
     t = _new(Tensor)
-    t.data = data
+    # NumPy gives scalars, not 0-d arrays, for ufuncs on 0-d inputs, for x[i] and for full
+    # reductions; keep .data an array so np.asarray(t), t.data[...] = v and .grad.data[...] work
+    t.data = np.asarray(data) if isinstance(data, np.generic) else data
     t.grad = None
     t.requires_grad = requires_grad
     t._ctx = ctx
@@ -484,6 +492,132 @@ class Tensor:
 _TENSOR_TYPES = {Tensor}
 
 
+# -- anomaly detection -----------------------------------------------------------------------------
+_detect_anomaly = False
+
+
+class AnomalyError(FloatingPointError):
+    """A NaN or inf produced by an op while anomaly detection is on (see ``detect_anomaly``)."""
+
+
+def is_anomaly_enabled():
+    return _detect_anomaly
+
+
+def set_detect_anomaly(mode):
+    """Turn anomaly detection on (True) or off (False) globally; returns the previous mode."""
+    global _detect_anomaly
+    prev, _detect_anomaly = _detect_anomaly, bool(mode)
+    return prev
+
+
+class detect_anomaly:
+    """Within ``with detect_anomaly():`` the first NaN or inf that an op produces, in forward or in
+    backward, raises ``AnomalyError`` naming the op (its Function class), the shapes of its inputs
+    and outputs and, for backward, the line of user code that built the op, as
+    ``torch.autograd.detect_anomaly`` does. Costs a finiteness check per op: for debugging only.
+
+    >>> with chainrule.autograd.detect_anomaly():
+    ...     loss = F.cross_entropy(model(x), y); loss.backward()
+    AnomalyError: Log produced nan in forward: inputs (32, 10) float32 -> output (32, 10) ...
+
+    Also usable as a decorator, and ``set_detect_anomaly(True)`` switches it on for good.
+    """
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self._prev = set_detect_anomaly(self.mode)
+        return self
+
+    def __exit__(self, *exc):
+        set_detect_anomaly(self._prev)
+        return False
+
+    def __call__(self, func):
+        import functools
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with detect_anomaly(self.mode):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+
+def _describe(values):
+    parts = []
+    for v in values:
+        a = v.data if type(v) in _TENSOR_TYPES else v
+        if isinstance(a, (np.ndarray, np.generic)):
+            parts.append(f"{tuple(a.shape)} {a.dtype}")
+        elif a is None:
+            parts.append("None")
+        else:
+            parts.append(type(a).__name__)
+    return ", ".join(parts) if parts else "none"
+
+
+def _bad(a):
+    """'nan' / 'inf' if the floating array ``a`` holds one, else None."""
+    if not isinstance(a, (np.ndarray, np.generic)) or a.dtype.kind not in "fc":
+        return None
+    if np.isfinite(a).all():
+        return None
+    return "nan" if np.isnan(a).any() else "inf"
+
+
+def _user_frame():
+    """'file:line in function' of the innermost caller outside chainrule, for error messages."""
+    import os
+    import sys
+    pkg = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    f = sys._getframe(2)
+    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg):
+        f = f.f_back
+    if f is None:
+        return None
+    return f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"
+
+
+def _check_forward(fn, args, out, record):
+    outs = out if type(out) is tuple else (out,)
+    for i, o in enumerate(outs):
+        kind = _bad(o)
+        if kind is None:
+            continue
+        tainted = [j for j, a in enumerate(args)
+                   if _bad(a.data if type(a) in _TENSOR_TYPES else a) is not None]
+        where = _user_frame()
+        raise AnomalyError(
+            f"{type(fn).__name__} produced {kind} in forward (output {i} of shape "
+            f"{tuple(o.shape)}): inputs {_describe(args)} -> outputs {_describe(outs)}"
+            + (f"; input(s) {tainted} already held nan/inf" if tainted else
+               "; its inputs were all finite")
+            + (f"; called from {where}" if where else ""))
+    if record:
+        fn._anomaly_where = _user_frame()    # named again if its backward goes wrong
+
+
+def _check_backward(fn, grads, in_grads):
+    for i, g in enumerate(in_grads):
+        kind = _bad(g)
+        if kind is None:
+            continue
+        inputs = fn.inputs or ()
+        up = [gg for gg in grads if gg is not None]
+        tainted = any(_bad(gg) is not None for gg in up)
+        where = fn.__dict__.get("_anomaly_where")
+        raise AnomalyError(
+            f"{type(fn).__name__}.backward returned {kind} in the gradient of input {i} (shape "
+            f"{tuple(g.shape)}): inputs {_describe(inputs)}, upstream gradient(s) "
+            f"{_describe(up)}"
+            + ("; the upstream gradient already held nan/inf" if tainted else
+               "; the upstream gradient was finite")
+            + (f"; the op was created at {where}" if where else ""))
+
+
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
@@ -502,9 +636,11 @@ def _run_backward(root, root_grad, retain_graph):
     order = _toposort(ctx)
     ctx._grads = [None] * ctx.n_out
     ctx._grads[root._idx] = root_grad
-    if root._retain:
-        root.grad = _make(root_grad.copy(), False, None, 0)
+    if root._retain:                             # accumulates across calls, like any .grad
+        root.grad = _make(root_grad.copy() if root.grad is None else root.grad.data + root_grad,
+                          False, None, 0)
     stored = set()
+    anomaly = _detect_anomaly
     for fn in reversed(order):
         grads = fn._grads
         fn._grads = None
@@ -518,6 +654,8 @@ def _run_backward(root, root_grad, retain_graph):
         inputs = fn.inputs
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
+        if anomaly:
+            _check_backward(fn, grads, in_grads)
         for t, g in zip(inputs, in_grads):
             if t is None or g is None:
                 continue
@@ -557,7 +695,7 @@ def _accumulate_leaf(t, g, stored):
     if t.grad is None:
         t.grad = _make(g, False, None, 0)
     else:
-        t.grad.data = t.grad.data + g
+        t.grad.data = np.asarray(t.grad.data + g)      # (0-d + 0-d is a NumPy scalar)
 
 
 def _toposort(root):

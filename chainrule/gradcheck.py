@@ -58,15 +58,23 @@ def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, s
         t = inputs[i]
         analytic = np.zeros(t.shape) if t.grad is None else t.grad.data
         numeric = np.zeros(t.shape)
-        flat = t.data.reshape(-1)  # a view: perturb in place
-        for k in range(flat.size):
-            orig = flat[k]
-            flat[k] = orig + eps
-            plus = scalar()
-            flat[k] = orig - eps
-            minus = scalar()
-            flat[k] = orig
-            numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+        data = t.data
+        # perturb in place through a flat view: a transposed or read-only array has none (reshape
+        # would copy, and the perturbation would never reach f), so work on a C-ordered copy
+        if not (data.flags.c_contiguous and data.flags.writeable):
+            t.data = np.array(data, order="C", copy=True)
+        flat = t.data.reshape(-1)
+        try:
+            for k in range(flat.size):
+                orig = flat[k]
+                flat[k] = orig + eps
+                plus = scalar()
+                flat[k] = orig - eps
+                minus = scalar()
+                flat[k] = orig
+                numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+        finally:
+            t.data = data
         bad = ~np.isclose(analytic, numeric, atol=atol, rtol=rtol)
         if bad.any():
             k = np.unravel_index(np.argmax(bad), t.shape)

@@ -15,7 +15,7 @@ def tensor(data, dtype=None, requires_grad=False):
     """A new tensor from a list, scalar or array. Python floats become float32 (the default dtype);
     NumPy arrays keep their dtype, as in ``torch.tensor``/``torch.from_numpy``."""
     arr = np.array(data.data if isinstance(data, Tensor) else data, dtype=dtype, copy=True)
-    if dtype is None and not isinstance(data, (np.ndarray, Tensor)):
+    if dtype is None and not isinstance(data, (np.ndarray, np.generic, Tensor)):
         if arr.dtype == np.float64:
             arr = arr.astype(backend.get_default_dtype())
         elif arr.dtype.kind == "i":

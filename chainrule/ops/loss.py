@@ -117,6 +117,9 @@ class CrossEntropy(Function):
     def forward(self, x, y, reduction="mean", label_smoothing=0.0):
         rows, moved_shape = _to_rows(x, "cross_entropy")
         y = np.asarray(y)
+        if moved_shape is not None and y.shape != x.shape[:1] + x.shape[2:]:
+            raise ValueError(f"cross_entropy: input {x.shape} (N, C, d1, ...) needs target "
+                             f"(N, d1, ...) = {x.shape[:1] + x.shape[2:]}, got {y.shape}")
         yr = y.reshape(-1) if moved_shape is not None else y
         n, c = rows.shape
         _check_labels(yr, c, "cross_entropy", n)

@@ -30,6 +30,27 @@ def test_binary_ops_broadcast(op, sa, sb):
     check_against_torch(f, f, [sa, b])
 
 
+def _random_broadcast_pair(rng):
+    """A random shape (0 to 4 axes of 1 to 4) and a partner that broadcasts against it: some axes
+    set to 1, some leading axes dropped; sides swapped at random."""
+    a = tuple(int(n) for n in rng.integers(1, 5, rng.integers(0, 5)))
+    b = tuple(1 if rng.random() < 0.4 else n for n in a)[rng.integers(0, len(a) + 1):]
+    return (a, b) if rng.random() < 0.5 else (b, a)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_shapes(seed):
+    rng = np.random.default_rng(100 + seed)
+    sa, sb = _random_broadcast_pair(rng)
+    b = randn(sb, rng, away_from_zero=0.5)
+    check_against_torch(lambda x, y: (x * y + x) / y - y, lambda x, y: (x * y + x) / y - y, [sa, b])
+    nd = len(sa)
+    if nd:
+        axis = int(rng.integers(-nd, nd))
+        check_against_torch(lambda x: x.sum(axis=axis) * x.mean(axis=axis, keepdims=True).exp(),
+                            lambda x: x.sum(dim=axis) * x.mean(dim=axis, keepdim=True).exp(), [sa])
+
+
 @pytest.mark.parametrize("f", [
     lambda x: x + 2.0, lambda x: 2.0 + x, lambda x: x - 3.0, lambda x: 3.0 - x,
     lambda x: x * 1.5, lambda x: 1.5 * x, lambda x: x / 4.0, lambda x: 4.0 / x, lambda x: -x,
@@ -366,9 +387,10 @@ def test_negative_step_slices(sl):
     np.array([-1, -1, 0]),
 ], ids=["rows", "2d", "pairs", "cols", "rows+slice", "list", "negative"])
 def test_integer_array_indexing_accumulates(index):
-    tindex = tuple(torch.tensor(i) if isinstance(i, np.ndarray) else i for i in index) \
-        if isinstance(index, tuple) else (torch.tensor(index) if isinstance(index, np.ndarray) else index)
-    xs, _ = check_against_torch(lambda a: a[index], lambda a: a[tindex], [(4, 5)])
+    def t(i):
+        return torch.tensor(i) if isinstance(i, np.ndarray) else i
+    tindex = tuple(map(t, index)) if isinstance(index, tuple) else t(index)
+    check_against_torch(lambda a: a[index], lambda a: a[tindex], [(4, 5)])
 
 
 def test_repeated_index_gradient_counts_repeats():
