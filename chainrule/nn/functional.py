@@ -120,3 +120,84 @@ def zero_one_loss(input, target, reduction="mean"):
 
 def _label_array(target):
     return target.data if isinstance(target, Tensor) else np.asarray(target)
+
+
+# -- convolutions (chainrule/nn/conv.py holds them with their checks) ---------------------------------
+from .conv import conv1d, conv2d, conv_transpose2d, locally_connected2d  # noqa: E402,F401
+
+
+# -- pooling and normalisation (ops/pool.py, ops/norm.py) ----------------------------------------------
+from ..ops import pool as _pool  # noqa: E402
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, name=None):
+    """Max pooling of (N, C, L); stride defaults to kernel_size, padding pads with -inf."""
+    return _pool.MaxPool1d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                                 dilation=dilation, ceil_mode=ceil_mode, name=name)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, name=None):
+    """Max pooling of (N, C, H, W): ``max_pool2d(x, 2)`` halves H and W."""
+    return _pool.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                                 dilation=dilation, ceil_mode=ceil_mode, name=name)
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               name=None):
+    """Average pooling of (N, C, L); zero padding counts in the divisor unless count_include_pad=False."""
+    return _pool.AvgPool1d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                                 ceil_mode=ceil_mode, count_include_pad=count_include_pad, name=name)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None, name=None):
+    """Average pooling of (N, C, H, W)."""
+    return _pool.AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
+                                 ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                                 divisor_override=divisor_override, name=name)
+
+
+def adaptive_avg_pool2d(x, output_size, name=None):
+    """(N, C, H, W) -> (N, C, *output_size), PyTorch's window formula."""
+    return _pool.AdaptiveAvgPool2d.apply(x, output_size=output_size, name=name)
+
+
+def global_avg_pool2d(x, name=None):
+    """(N, C, H, W) -> (N, C): the mean of each feature map."""
+    return _pool.GlobalAvgPool2d.apply(x, name=name)
+
+
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5, name="batch_norm"):
+    """Batch normalisation over every axis but 1 of (N, C, *), PyTorch's argument order. In
+    training, batch statistics normalise and the running ones (arrays or Tensors, updated in place)
+    move by ``momentum``; otherwise the running statistics normalise."""
+    rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+    rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    return _norm.BatchNorm.apply(x, weight, bias, running_mean=rm, running_var=rv,
+                                 training=training, momentum=momentum, eps=eps, name=name)
+
+
+def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0, name=None):
+    """AlexNet's local response normalisation across channels of (N, C, *), as PyTorch's."""
+    return _norm.LocalResponseNorm.apply(x, size=size, alpha=alpha, beta=beta, k=k, name=name)
+
+
+def dropout2d(x, p=0.5, training=True, generator=None, name=None):
+    """Channel dropout of (N, C, H, W) or (N, C, L): in training, zero whole channels with
+    probability ``p`` and scale the rest by 1/(1-p); the identity when not training or p == 0."""
+    label = name or f"dropout2d(p={p})"
+    if not 0 <= p <= 1:
+        raise ValueError(f"{label}: probability must be in [0, 1], got {p}")
+    shape = np.shape(x.data if isinstance(x, Tensor) else x)
+    if len(shape) not in (3, 4):
+        raise ValueError(f"{label}: expected input (N, C, H, W) or (N, C, L), got {shape}")
+    if not training or p == 0:
+        return x
+    x = _t(x)
+    if p == 1:
+        return x * 0
+    rng = generator if generator is not None else backend.get_rng()
+    keep = rng.random(shape[:2], dtype=np.float64 if x.dtype == np.float64 else np.float32) >= p
+    return _norm.Dropout.apply(x, keep.reshape(shape[:2] + (1,) * (len(shape) - 2)),
+                               1.0 / (1.0 - p))

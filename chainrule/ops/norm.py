@@ -14,3 +14,144 @@ class Dropout(Function):
 
     def backward(self, g):
         return g * self.m, None, None
+
+
+def _channel_shape(x):
+    """Broadcast shape of a per-channel vector against (N, C, *)."""
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+class BatchNorm(Function):
+    """Batch normalisation (Ioffe & Szegedy 2015) of (N, C), (N, C, L) or (N, C, H, W) over every
+    axis but the channel axis 1, with a fused backward.
+
+    Training: normalise with the batch's mean and (biased) variance and, when running statistics
+    are given, update them in place: running = (1 - momentum) running + momentum batch, with the
+    unbiased variance, as PyTorch. Evaluation: normalise with the running statistics.
+    ``weight``/``bias`` (C,) may be None (no affine transform).
+    """
+
+    def forward(self, x, weight, bias, running_mean=None, running_var=None, training=True,
+                momentum=0.1, eps=1e-5, name="batch_norm"):
+        if x.ndim < 2:
+            raise ValueError(f"{name}: expected input (N, C) or (N, C, *), got {x.shape}")
+        C = x.shape[1]
+        for what, v in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                        ("running_var", running_var)):
+            if v is not None and v.shape != (C,):
+                raise ValueError(f"{name}: {what} has shape {v.shape}, expected ({C},) for input "
+                                 f"{x.shape} with {C} channels")
+        self.axes = axes = (0,) + tuple(range(2, x.ndim))
+        bshape = _channel_shape(x)
+        self.bshape, self.training, self.weight = bshape, training, weight
+        dt = x.dtype
+        if training:
+            m = x.size // C if C else 0
+            if m <= 1:
+                raise ValueError(f"{name}: expected more than 1 value per channel when training, "
+                                 f"got input {x.shape}")
+            self.m = m
+            mean = x.mean(axis=axes)
+            xc = x - mean.reshape(bshape)
+            var = np.mean(xc * xc, axis=axes)               # biased: what normalises the batch
+            invstd = 1.0 / np.sqrt(var + np.asarray(eps, dt))
+            if running_mean is not None:
+                running_mean[...] = momentum * mean + (1 - momentum) * running_mean
+            if running_var is not None:
+                running_var[...] = momentum * (var * (m / (m - 1))) + (1 - momentum) * running_var
+            xhat = xc
+            xhat *= invstd.reshape(bshape)
+            self.xhat, self.invstd = xhat, invstd
+            y = xhat * weight.reshape(bshape) if weight is not None else xhat.copy()
+            if bias is not None:
+                y += bias.reshape(bshape)
+            return y
+        if running_mean is None or running_var is None:
+            raise ValueError(f"{name}: evaluation mode needs running_mean and running_var "
+                             f"(or pass training=True to use the batch statistics)")
+        # y = x * scale + shift with scale = w / sqrt(var + eps), shift = b - mean * scale
+        invstd = (1.0 / np.sqrt(running_var + eps)).astype(dt, copy=False)
+        scale = invstd * weight if weight is not None else invstd
+        shift = -running_mean.astype(dt, copy=False) * scale
+        if bias is not None:
+            shift = shift + bias
+        self.x, self.invstd, self.scale, self.mean = x, invstd, scale, running_mean
+        return x * scale.reshape(bshape) + shift.reshape(bshape)
+
+    def backward(self, g):
+        nx, nw, nb = self.needs_input_grad
+        axes, bshape, w = self.axes, self.bshape, self.weight
+        if self.training:
+            xhat = self.xhat
+            gsum = g.sum(axis=axes)                         # dL/dbias
+            gxsum = (g * xhat).sum(axis=axes) if (nx or nw) else None   # dL/dweight
+            gx = None
+            if nx:
+                # dL/dx = w invstd / m * (m g - sum(g) - xhat sum(g xhat))
+                k = self.invstd * w if w is not None else self.invstd
+                inv_m = 1.0 / self.m
+                gx = g - (gsum * inv_m).reshape(bshape)
+                gx -= xhat * (gxsum * inv_m).reshape(bshape)
+                gx *= k.reshape(bshape)
+            return gx, (gxsum if nw else None), (gsum if nb else None)
+        gx = g * self.scale.reshape(bshape) if nx else None          # dy/dx = w / sqrt(var + eps)
+        gw = None
+        if nw:
+            xhat = (self.x - self.mean.reshape(bshape)) * self.invstd.reshape(bshape)
+            gw = (g * xhat).sum(axis=axes).astype(g.dtype, copy=False)
+        gb = g.sum(axis=axes) if nb else None
+        return gx, gw, gb
+
+
+def _window_sum(a, before, after):
+    """Sum over channels c - before .. c + after of (N, C, *) with zeros outside [0, C)."""
+    out = a.copy()
+    C = a.shape[1]
+    for o in range(1, min(before, C - 1) + 1):
+        out[:, o:] += a[:, :-o]
+    for o in range(1, min(after, C - 1) + 1):
+        out[:, :-o] += a[:, o:]
+    return out
+
+
+class LocalResponseNorm(Function):
+    """Local response normalisation across channels (AlexNet's "norm"), as torch.nn.LocalResponseNorm:
+
+        y_c = x_c / (k + alpha / size * sum_{c' = c - size//2}^{c + (size-1)//2} x_c'^2) ^ beta
+
+    on (N, C, *), with zeros beyond the first and last channel.
+    """
+
+    def forward(self, x, size, alpha=1e-4, beta=0.75, k=1.0, name=None):
+        if x.ndim < 3:
+            raise ValueError(f"{name or f'local_response_norm(size={size})'}: expected input "
+                             f"(N, C, *) with at least 3 dimensions, got {x.shape}")
+        if int(size) != size or size < 1:
+            raise ValueError(f"{name or 'local_response_norm'}: size must be a positive integer, "
+                             f"got {size!r}")
+        size = int(size)
+        dt = x.dtype
+        self.size, self.c = size, np.asarray(2.0 * alpha * beta / size, dt)
+        s = _window_sum(x * x, size // 2, (size - 1) // 2)
+        s *= np.asarray(alpha / size, dt)
+        s += np.asarray(k, dt)
+        self.s = s
+        self.sp = sp = s ** np.asarray(-beta, dt)
+        self.x = x
+        self.y = y = x * sp
+        return y
+
+    def backward(self, g):
+        if not self.needs_input_grad[0]:
+            return None
+        # dy_c/dx_j = [c == j] s_j^-beta - 2 alpha beta / size * x_c x_j s_c^(-beta-1) for j in
+        # window(c); summing over c is the window sum with the window mirrored
+        q = g * self.y
+        q /= self.s
+        size = self.size
+        t = _window_sum(q, (size - 1) // 2, size // 2)
+        t *= self.x
+        t *= self.c
+        gx = g * self.sp
+        gx -= t
+        return gx

@@ -1,12 +1,15 @@
 """The fit / evaluate / predict loop, with a live tqdm progress bar and per-epoch validation."""
 import math
+import os
 import time
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Tensor, no_grad
 from ..data import ArrayDataset, DataLoader, Dataset
 from ..nn import functional as F
+from ..optim import ReduceLROnPlateau
 from .callbacks import Callback, History
 
 
@@ -55,6 +58,21 @@ class Trainer:
         self.scheduler, self.clip_grad_norm = scheduler, clip_grad_norm
         self.stop_training = False
         self.history = History()
+        self.callbacks = []
+        self.train_loader = None
+        self.epoch = 0              # epochs completed
+        self.initial_epoch = 0      # where the latest fit started (after a resume: the epoch restored)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def state_dict(self, **extra):
+        """The whole training state (see ``chainrule.train.checkpoint``), for ``chainrule.save``."""
+        from .checkpoint import training_state
+        return training_state(self, **extra)
+
+    def save_checkpoint(self, path, **extra):
+        """Write a resumable checkpoint to ``path`` atomically (``fit(..., resume=path)``)."""
+        from .checkpoint import save_checkpoint
+        return save_checkpoint(path, self, **extra)
 
     def train_step(self, x, y):
         """One step: zero grad, forward, loss, backward, (clip), update. Returns (loss, output)."""
@@ -70,30 +88,61 @@ class Trainer:
         return loss, out
 
     def fit(self, train_data, epochs=10, val_data=None, batch_size=32, shuffle=True, seed=None,
-            callbacks=(), progress=True):
+            callbacks=(), progress=True, resume=None):
         """Train for ``epochs`` epochs; returns the History (per-epoch loss, accuracy, val_loss,
         val_accuracy, lr, time). A NaN or infinite loss stops training with an error naming the
-        epoch and step."""
+        epoch and step.
+
+        ``resume``: a checkpoint path (written by ``ModelCheckpoint`` or ``save_checkpoint``) or a
+        loaded checkpoint dict. Model, optimizer, scheduler, RNG states (global and the loader's),
+        history and callback states are restored, and training continues up to ``epochs`` epochs
+        in all: call fit exactly as the interrupted run did, and the result is bit for bit the
+        same as if it had never stopped (same data, model, optimizer and callbacks). A checkpoint
+        that is truncated or belongs to another model raises CheckpointError before anything,
+        model or file, is changed.
+        """
+        from .checkpoint import (check_resumable, load_checkpoint, restore_callback_states,
+                                 restore_training_state)
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"fit: callbacks must be Callback objects, got {type(cb).__name__}")
+        cbs = [self.history] + sorted(callbacks, key=lambda cb: cb.order)
+        state = None
+        if resume is not None:          # checked before anything (even an RNG draw) happens
+            where = str(resume) if isinstance(resume, (str, os.PathLike)) else "checkpoint"
+            state = resume if isinstance(resume, dict) else load_checkpoint(resume, resumable=True)
+            check_resumable(self, state, where)
+            rng0 = backend.get_rng_state()
         dtype = _model_dtype(self.model)
         loader = _loader(train_data, batch_size, shuffle, seed, "fit", dtype)
         val_loader = _loader(val_data, max(batch_size, 256), False, None, "fit(val_data)", dtype)
-        cbs = [self.history] + list(callbacks)
+        if state is not None:
+            try:
+                start = restore_training_state(self, state, loader, where=where)
+            except Exception:
+                backend.set_rng_state(rng0)     # undo the loaders' draws too
+                raise
+            stop = max(epochs, start)
+        else:
+            start = len(self.history.epoch)
+            stop = start + epochs
+        self.callbacks, self.train_loader = cbs, loader
+        self.initial_epoch = self.epoch = start
         for cb in cbs:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"fit: callbacks must be Callback objects, got {type(cb).__name__}")
             cb.set_trainer(self)
         self.stop_training = False
-        start = len(self.history.epoch)
         for cb in cbs:
             cb.on_train_begin({})
+        if state is not None:
+            restore_callback_states(cbs, state)
         bar_cls = _tqdm() if progress else None
-        for epoch in range(start, start + epochs):
+        for epoch in range(start, stop):
             for cb in cbs:
                 cb.on_epoch_begin(epoch, {})
             t0 = time.perf_counter()
             self.model.train()
             total, correct, seen, counted = 0.0, 0, 0, 0
-            bar = bar_cls(total=len(loader), desc=f"epoch {epoch + 1}/{start + epochs}",
+            bar = bar_cls(total=len(loader), desc=f"epoch {epoch + 1}/{stop}",
                           leave=True, dynamic_ncols=True, unit="batch") if bar_cls else None
             for step, (x, y) in enumerate(loader):
                 loss, out = self.train_step(x, y)
@@ -134,10 +183,11 @@ class Trainer:
                                 refresh=True)
                 bar.close()
             if self.scheduler is not None:
-                if type(self.scheduler).__name__ == "ReduceLROnPlateau":
+                if isinstance(self.scheduler, ReduceLROnPlateau):
                     self.scheduler.step(logs.get("val_loss", logs["loss"]))
                 else:
                     self.scheduler.step()
+            self.epoch = epoch + 1
             for cb in cbs:
                 cb.on_epoch_end(epoch, logs)
             if self.stop_training:

@@ -1,0 +1,75 @@
+"""Classic ConvNet architectures, each a few lines over the public nn API.
+
+All take images (N, C, H, W) and return class scores (N, num_classes).
+"""
+from .. import nn
+
+
+def _check_size(name, input_size, divisor):
+    if input_size % divisor or input_size < divisor:
+        raise ValueError(f"{name}: input_size must be a positive multiple of {divisor}, got {input_size}")
+
+
+def lenet5(in_channels=1, num_classes=10, input_size=28):
+    """LeNet-5 (LeCun et al. 1998) with ReLU and max pooling.
+
+    For 28x28 inputs: conv 1->6 5x5 pad 2, ReLU, max pool 2, conv 6->16 5x5, ReLU, max pool 2,
+    fully connected 400-120-84-10. For small inputs such as the 8x8 digits (input_size < 16) the
+    same stack uses 3x3 kernels with padding 1, so that two poolings leave a 2x2 map.
+    """
+    if input_size >= 16:
+        k1, p1, k2, p2 = 5, 2, 5, 0
+    else:
+        _check_size("lenet5", input_size, 4)
+        k1, p1, k2, p2 = 3, 1, 3, 1
+    side = ((input_size + 2 * p1 - k1 + 1) // 2 + 2 * p2 - k2 + 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 6, k1, padding=p1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, k2, padding=p2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * side * side, 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, num_classes),
+    )
+
+
+def alexnet_small(in_channels=3, num_classes=10, input_size=32, width=32, dropout=0.5):
+    """An AlexNet-style network for small images (Krizhevsky et al. 2012, scaled down):
+    five 3x3 convolutions with ReLU, local response normalisation and max pooling after the first
+    two, max pooling after the last, then dropout and three fully connected layers."""
+    _check_size("alexnet_small", input_size, 8)
+    w = width
+    side = input_size // 8
+    return nn.Sequential(
+        nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(2),
+        nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(2),
+        nn.Conv2d(2 * w, 3 * w, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(3 * w, 3 * w, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(3 * w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(dropout), nn.Linear(2 * w * side * side, 8 * w), nn.ReLU(),
+        nn.Dropout(dropout), nn.Linear(8 * w, 8 * w), nn.ReLU(),
+        nn.Linear(8 * w, num_classes),
+    )
+
+
+def vgg_small(in_channels=3, num_classes=10, input_size=32, config=(32, 32, "M", 64, 64, "M"),
+              batch_norm=False, hidden=256, dropout=0.5):
+    """A VGG-style stack (Simonyan & Zisserman 2015): 3x3 convolutions, stride 1, padding 1
+    (so only pooling changes the size), an 'M' in ``config`` for a 2x2 max pool, then a classifier."""
+    layers, c, side = [], in_channels, input_size
+    for v in config:
+        if v == "M":
+            if side % 2:
+                raise ValueError(f"vgg_small: a 2x2 pool needs an even size, got {side} (input_size {input_size})")
+            layers.append(nn.MaxPool2d(2))
+            side //= 2
+        else:
+            layers.append(nn.Conv2d(c, v, 3, stride=1, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(v))
+            layers.append(nn.ReLU())
+            c = v
+    layers += [nn.Flatten(), nn.Dropout(dropout), nn.Linear(c * side * side, hidden), nn.ReLU(),
+               nn.Dropout(dropout), nn.Linear(hidden, num_classes)]
+    return nn.Sequential(*layers)
