@@ -14,3 +14,4 @@ from .conv import Conv1d, Conv2d, ConvTranspose2d, LocallyConnected2d
 from .pool import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, GlobalAvgPool2d, MaxPool1d,
                    MaxPool2d)
 from .norm import BatchNorm1d, BatchNorm2d, LocalResponseNorm
+from . import utils_rnn

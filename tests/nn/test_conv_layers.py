@@ -147,7 +147,8 @@ def test_kernel_larger_than_input_message():
     with pytest.raises(ValueError) as e:
         conv(cr.zeros(2, 3, 2, 8))
     msg = str(e.value)
-    assert msg.startswith("Conv2d(3, 4, kernel_size=(5, 3), stride=(1, 1), padding=(1, 1)): kernel size (5, 3)")
+    assert msg.startswith("Conv2d(3, 4, kernel_size=(5, 3), stride=(1, 1), padding=(1, 1)): "
+                          "kernel size (5, 3)")
     assert "larger than the padded input" in msg and "(2, 8)" in msg and "padded size 4" in msg
     conv(cr.zeros(2, 3, 3, 8))                       # padded to 5: fits exactly
 
@@ -170,7 +171,8 @@ def test_groups_and_mode_errors():
 
 
 def test_dtype_mismatch_message():
-    with pytest.raises(TypeError, match=r"Conv2d\(1, 2.*input dtype float64 does not match the weights' float32"):
+    with pytest.raises(TypeError,
+                       match=r"Conv2d\(1, 2.*input dtype float64 does not match the weights' float32"):
         nn.Conv2d(1, 2, 3)(cr.Tensor(np.zeros((1, 1, 5, 5))))
 
 
@@ -211,7 +213,8 @@ def test_locally_connected_errors():
     with pytest.raises(ValueError, match=r"LocallyConnected2d\(1, 4, input_size=\(8, 8\).*expected input "
                                          r"\(N, 1, 8, 8\), got \(2, 1, 9, 8\)"):
         lc(cr.zeros(2, 1, 9, 8))
-    with pytest.raises(ValueError, match=r"LocallyConnected2d: kernel size \(5, 5\).*larger than the padded input"):
+    with pytest.raises(ValueError,
+                       match=r"LocallyConnected2d: kernel size \(5, 5\).*larger than the padded input"):
         nn.LocallyConnected2d(1, 4, input_size=4, kernel_size=5)
 
 

@@ -142,16 +142,17 @@ def test_output_size_formula(size, k, s, p, d):
     assert y.shape == (1, 1, expect, C.conv_output_size(size + 1, k, s, p, d))
     yt = F.conv_transpose2d(np.zeros((1, 1, expect, expect)), np.zeros((1, 1, k, k)), stride=s,
                             padding=p, dilation=d)
-    assert yt.shape[2] == C.conv_transpose_output_size(expect, k, s, p, 0, d) == (expect - 1) * s - 2 * p + d * (k - 1) + 1
+    expect_t = (expect - 1) * s - 2 * p + d * (k - 1) + 1
+    assert yt.shape[2] == C.conv_transpose_output_size(expect, k, s, p, 0, d) == expect_t
 
 
 def test_layout_choice_by_output_size(rng):
     """LeNet-5's first conv (28x28 outputs) runs batch-outermost, its second (10x10) batch-innermost;
     both agree with PyTorch in float64 at realistic sizes."""
-    for xs, ws, pad, outer in [((3, 1, 28, 28), (6, 1, 5, 5), 2, True), ((3, 6, 14, 14), (16, 6, 5, 5), 0, False)]:
+    for xs, ws, pad, outer in [((3, 1, 28, 28), (6, 1, 5, 5), 2, True),
+                               ((3, 6, 14, 14), (16, 6, 5, 5), 0, False)]:
         check_against_torch(lambda x, w, b: F.conv2d(x, w, b, padding=pad),
-                                        lambda x, w, b: TF.conv2d(x, w, b, padding=pad),
-                                        [xs, ws, (ws[0],)], fd=False)
+                            lambda x, w, b: TF.conv2d(x, w, b, padding=pad), [xs, ws, (ws[0],)], fd=False)
         fn = C.Conv()
         fn.needs_input_grad = (False, False, False)
         fn.forward(np.zeros(xs), np.zeros(ws), stride=(1, 1), padding=((pad, pad),) * 2, dilation=(1, 1))
@@ -178,7 +179,8 @@ def test_explicit_asymmetric_padding_matches_torch_pad(rng, layout):
 # -- errors -----------------------------------------------------------------------------------------
 
 def test_kernel_larger_than_input_names_sizes():
-    with pytest.raises(ValueError, match=r"conv2d: kernel size \(5, 5\).*larger than the padded input.*\(3, 4\)"):
+    with pytest.raises(ValueError,
+                       match=r"conv2d: kernel size \(5, 5\).*larger than the padded input.*\(3, 4\)"):
         F.conv2d(np.zeros((1, 1, 3, 4)), np.zeros((2, 1, 5, 5)))
     with pytest.raises(ValueError, match="dilated extent 5"):
         F.conv1d(np.zeros((1, 1, 4)), np.zeros((2, 1, 3)), dilation=2)
