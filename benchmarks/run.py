@@ -84,6 +84,45 @@ def w4():
     return _mlp_pair([64, 32, 32, 10], 32)
 
 
+@workload("W2")
+def w2():
+    """LeNet-5 on 1x28x28, batch 64: conv 1->6 5x5 pad 2, ReLU, max pool 2, conv 6->16 5x5, ReLU,
+    max pool 2, fully connected 400-120-84-10; SGD momentum 0.9, cross-entropy."""
+    import torch
+    from chainrule.models import lenet5
+    tm = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 6, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(6, 16, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+        torch.nn.Linear(400, 120), torch.nn.ReLU(), torch.nn.Linear(120, 84), torch.nn.ReLU(),
+        torch.nn.Linear(84, 10))
+    cm = lenet5(1, 10, 28)
+    _copy_torch_weights(tm, cm)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+    return _step_pair(cm, tm, x, y, lambda p: optim.SGD(p, lr=0.01, momentum=0.9),
+                      lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9))
+
+
+def _step_pair(cm, tm, x, y, make_cr_opt, make_torch_opt):
+    import torch
+    copt, topt = make_cr_opt(cm.parameters()), make_torch_opt(tm.parameters())
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xc, yc = cr.tensor(x), cr.tensor(y)
+
+    def torch_step():
+        topt.zero_grad()
+        torch.nn.functional.cross_entropy(tm(xt), yt).backward()
+        topt.step()
+
+    def cr_step():
+        copt.zero_grad()
+        F.cross_entropy(cm(xc), yc).backward()
+        copt.step()
+
+    return cr_step, torch_step
+
+
 def _rate(step, seconds):
     n, t0 = 0, time.perf_counter()
     while True:
@@ -107,15 +146,32 @@ def measure(name, repeats, seconds):
     return c, t
 
 
+# glibc returns large freed blocks to the OS (munmap) and page-faults them back on the next step;
+# both libraries allocate step temporaries of several hundred KB, so raise the thresholds for the
+# benchmark process (PERFORMANCE.md). --no-malloc-tuning runs with the defaults.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "268435456",
+              "MALLOC_TOP_PAD_": "67108864"}
+
+
+def _reexec_with_malloc_env():
+    if "--no-malloc-tuning" in sys.argv or all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
+        return
+    env = {**os.environ, **MALLOC_ENV}
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workloads", nargs="*", help=f"workloads to run (default: all of {sorted(WORKLOADS)})")
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per library (median reported)")
     p.add_argument("--seconds", type=float, default=1.0, help="length of one timed round")
+    p.add_argument("--no-malloc-tuning", action="store_true",
+                   help="keep glibc's default malloc thresholds (see MALLOC_ENV)")
     args = p.parse_args(argv)
     import torch
+    tuned = all(os.environ.get(k) == v for k, v in MALLOC_ENV.items())
     print(f"# numpy {np.__version__}, torch {torch.__version__} (threads {torch.get_num_threads()}), "
-          f"cpus {os.cpu_count()}", flush=True)
+          f"cpus {os.cpu_count()}, malloc tuning {'on' if tuned else 'off'}", flush=True)
     for name in args.workloads or sorted(WORKLOADS):
         if name not in WORKLOADS:
             p.error(f"unknown workload {name!r}; known: {sorted(WORKLOADS)}")
@@ -124,4 +180,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    _reexec_with_malloc_env()
     main()

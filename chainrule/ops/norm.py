@@ -16,9 +16,15 @@ class Dropout(Function):
         return g * self.m, None, None
 
 
-def _channel_shape(x):
-    """Broadcast shape of a per-channel vector against (N, C, *)."""
-    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+def _csum(a):
+    """Per-channel sum of (N, C) or (N, C, L): einsum reduces 2-4x faster than a.sum over
+    several axes, and needs no temporary for a product (``_cdot``)."""
+    return np.einsum("ncl->c", a) if a.ndim == 3 else a.sum(axis=0)
+
+
+def _cdot(a, b):
+    """Per-channel sum of a * b, without the (N, C, L) temporary."""
+    return np.einsum("ncl,ncl->c", a, b) if a.ndim == 3 else np.einsum("nc,nc->c", a, b)
 
 
 class BatchNorm(Function):
@@ -41,31 +47,33 @@ class BatchNorm(Function):
             if v is not None and v.shape != (C,):
                 raise ValueError(f"{name}: {what} has shape {v.shape}, expected ({C},) for input "
                                  f"{x.shape} with {C} channels")
-        self.axes = axes = (0,) + tuple(range(2, x.ndim))
-        bshape = _channel_shape(x)
-        self.bshape, self.training, self.weight = bshape, training, weight
+        self.shape = x.shape
+        # (N, C, *) as (N, C, L): per-channel vectors broadcast as (C, 1); (N, C) stays 2-D
+        x = x.reshape(x.shape[0], C, -1) if x.ndim > 2 else x
+        self.cshape = cshape = (C, 1) if x.ndim == 3 else (C,)
+        self.training, self.weight = training, weight
         dt = x.dtype
         if training:
             m = x.size // C if C else 0
             if m <= 1:
                 raise ValueError(f"{name}: expected more than 1 value per channel when training, "
-                                 f"got input {x.shape}")
+                                 f"got input {self.shape}")
             self.m = m
-            mean = x.mean(axis=axes)
-            xc = x - mean.reshape(bshape)
-            var = np.mean(xc * xc, axis=axes)               # biased: what normalises the batch
+            mean = _csum(x) / np.asarray(m, dt)
+            xc = x - mean.reshape(cshape)
+            var = _cdot(xc, xc) / np.asarray(m, dt)          # biased: what normalises the batch
             invstd = 1.0 / np.sqrt(var + np.asarray(eps, dt))
             if running_mean is not None:
                 running_mean[...] = momentum * mean + (1 - momentum) * running_mean
             if running_var is not None:
                 running_var[...] = momentum * (var * (m / (m - 1))) + (1 - momentum) * running_var
             xhat = xc
-            xhat *= invstd.reshape(bshape)
+            xhat *= invstd.reshape(cshape)
             self.xhat, self.invstd = xhat, invstd
-            y = xhat * weight.reshape(bshape) if weight is not None else xhat.copy()
+            y = xhat * weight.reshape(cshape) if weight is not None else xhat.copy()
             if bias is not None:
-                y += bias.reshape(bshape)
-            return y
+                y += bias.reshape(cshape)
+            return y.reshape(self.shape)
         if running_mean is None or running_var is None:
             raise ValueError(f"{name}: evaluation mode needs running_mean and running_var "
                              f"(or pass training=True to use the batch statistics)")
@@ -76,30 +84,34 @@ class BatchNorm(Function):
         if bias is not None:
             shift = shift + bias
         self.x, self.invstd, self.scale, self.mean = x, invstd, scale, running_mean
-        return x * scale.reshape(bshape) + shift.reshape(bshape)
+        y = x * scale.reshape(cshape)
+        y += shift.reshape(cshape)
+        return y.reshape(self.shape)
 
     def backward(self, g):
         nx, nw, nb = self.needs_input_grad
-        axes, bshape, w = self.axes, self.bshape, self.weight
+        cshape, w = self.cshape, self.weight
+        g = g.reshape(g.shape[0], g.shape[1], -1) if g.ndim > 2 else g
         if self.training:
             xhat = self.xhat
-            gsum = g.sum(axis=axes)                         # dL/dbias
-            gxsum = (g * xhat).sum(axis=axes) if (nx or nw) else None   # dL/dweight
+            gsum = _csum(g) if (nx or nb) else None                # dL/dbias
+            gxsum = _cdot(g, xhat) if (nx or nw) else None         # dL/dweight
             gx = None
             if nx:
                 # dL/dx = w invstd / m * (m g - sum(g) - xhat sum(g xhat))
                 k = self.invstd * w if w is not None else self.invstd
-                inv_m = 1.0 / self.m
-                gx = g - (gsum * inv_m).reshape(bshape)
-                gx -= xhat * (gxsum * inv_m).reshape(bshape)
-                gx *= k.reshape(bshape)
+                inv_m = np.asarray(1.0 / self.m, g.dtype)
+                gx = g - (gsum * inv_m).reshape(cshape)
+                gx -= xhat * (gxsum * inv_m).reshape(cshape)
+                gx *= k.reshape(cshape)
+                gx = gx.reshape(self.shape)
             return gx, (gxsum if nw else None), (gsum if nb else None)
-        gx = g * self.scale.reshape(bshape) if nx else None          # dy/dx = w / sqrt(var + eps)
+        gx = (g * self.scale.reshape(cshape)).reshape(self.shape) if nx else None  # w / sqrt(var + eps)
         gw = None
         if nw:
-            xhat = (self.x - self.mean.reshape(bshape)) * self.invstd.reshape(bshape)
-            gw = (g * xhat).sum(axis=axes).astype(g.dtype, copy=False)
-        gb = g.sum(axis=axes) if nb else None
+            xhat = (self.x - self.mean.reshape(cshape)) * self.invstd.reshape(cshape)
+            gw = _cdot(g, xhat.astype(g.dtype, copy=False))
+        gb = _csum(g) if nb else None
         return gx, gw, gb
 
 

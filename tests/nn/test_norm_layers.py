@@ -9,6 +9,15 @@ from chainrule import nn
 from helpers import assert_close, check_against_torch, to_torch
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny tensors: torch's thread pool only adds overhead, a lot of it on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _pair(cls, tcls, C, **kw):
     mine, theirs = cls(C, dtype=np.float64, **kw), tcls(C, dtype=torch.float64, **kw)
     if mine.affine:
@@ -22,8 +31,10 @@ def _pair(cls, tcls, C, **kw):
     return mine, theirs
 
 
-CASES = [(nn.BatchNorm1d, torch.nn.BatchNorm1d, (6, 4)), (nn.BatchNorm1d, torch.nn.BatchNorm1d, (3, 4, 5)),
-         (nn.BatchNorm2d, torch.nn.BatchNorm2d, (3, 4, 3, 2)), (nn.BatchNorm2d, torch.nn.BatchNorm2d, (1, 4, 2, 3))]
+CASES = [(nn.BatchNorm1d, torch.nn.BatchNorm1d, (6, 4)),
+         (nn.BatchNorm1d, torch.nn.BatchNorm1d, (3, 4, 5)),
+         (nn.BatchNorm2d, torch.nn.BatchNorm2d, (3, 4, 3, 2)),
+         (nn.BatchNorm2d, torch.nn.BatchNorm2d, (1, 4, 2, 3))]
 
 
 @pytest.mark.parametrize("cls,tcls,shape", CASES)
@@ -82,7 +93,8 @@ def test_state_dict_maps_to_torch_one_to_one():
 def test_without_running_statistics_and_without_affine():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((5, 3, 4))
-    for kw in ({"track_running_stats": False}, {"affine": False}, {"affine": False, "track_running_stats": False}):
+    for kw in ({"track_running_stats": False}, {"affine": False},
+               {"affine": False, "track_running_stats": False}):
         mine = nn.BatchNorm1d(3, dtype=np.float64, **kw)
         theirs = torch.nn.BatchNorm1d(3, dtype=torch.float64, **kw)
         for mode in ("train", "eval"):

@@ -1,0 +1,395 @@
+"""Sequence models for classification and tagging.
+
+- :class:`SequenceClassifier` (many-to-one): token ids -> Embedding -> LSTM/GRU/RNN -> the state at
+  each sequence's last real token -> Linear: one label per sequence (sentiment).
+- :class:`SequenceTagger` (many-to-many): the same layers, a label at every time step (tagging).
+- :class:`GRUClassifier`: a GRU reading a real-valued signal (N, T) or (N, T, D) step by step
+  (mnist1d as a sequence of 40 samples).
+- :class:`TDNN`: a time-delay neural network (Waibel et al. 1989): Conv1d layers over time with
+  growing dilations, global average over time, Linear.
+
+>>> model = SequenceClassifier(len(vocab), 2, embedding_dim=32, hidden_size=64)
+>>> logits = model(ids, lengths)      # ids (N, T) padded with 0, lengths (N,) -> (N, 2)
+>>> logits = model(ids)               # lengths read from the padding (padding at the end)
+"""
+import math
+import time
+
+import numpy as np
+
+from .. import nn, optim
+from ..autograd import Tensor, no_grad
+from ..nn import functional as F
+from ..optim import clip_grad_norm_
+from ..tensor_api import cat
+
+__all__ = ["SequenceClassifier", "SequenceTagger", "GRUClassifier", "TDNN", "lengths_from_padding",
+           "masked_cross_entropy", "masked_accuracy", "train_tagger", "evaluate_tagger", "make_tagging_data",
+           "make_sentiment_data", "TAGS"]
+
+_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def _ids(x):
+    a = x.data if isinstance(x, Tensor) else np.asarray(x)
+    if a.ndim != 2:
+        raise ValueError(f"expected token ids (N, T), got shape {a.shape}")
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"expected integer token ids, got dtype {a.dtype}")
+    return a
+
+
+def lengths_from_padding(ids, padding_idx=0):
+    """(N,) lengths of right-padded id rows: one past the last non-padding id (at least 1)."""
+    a = _ids(ids)
+    real = a != padding_idx
+    last = np.where(real.any(axis=1), a.shape[1] - np.argmax(real[:, ::-1], axis=1), 1)
+    return last.astype(np.int64)
+
+
+def _rnn(cell, embedding_dim, hidden_size, num_layers, bidirectional, dropout, who):
+    if cell not in _CELLS:
+        raise ValueError(f"{who}: cell must be one of {sorted(_CELLS)}, got {cell!r}")
+    return _CELLS[cell](embedding_dim, hidden_size, num_layers=num_layers, batch_first=True,
+                        bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+
+
+def _summary(h_n, bidirectional):
+    """The last layer's final state: (N, H), or both directions' (N, 2H)."""
+    h = h_n[0] if isinstance(h_n, tuple) else h_n
+    if bidirectional:
+        return cat([h[-2], h[-1]], axis=1)
+    return h[-1]
+
+
+class SequenceClassifier(nn.Module):
+    """Many-to-one: Embedding(V, E, padding_idx) -> ``cell`` (LSTM by default) -> dropout -> Linear.
+
+    forward(ids (N, T), lengths=None) -> logits (N, num_classes). The recurrent layer reads each
+    sequence up to its length, so its final state is the one after the last real token (the
+    padding is never read); without ``lengths`` they are taken from the padding at the end of
+    each row. A bidirectional layer contributes both directions' final states.
+    """
+
+    def __init__(self, vocab_size, num_classes, embedding_dim=64, hidden_size=128, num_layers=1,
+                 cell="lstm", bidirectional=False, dropout=0.0, padding_idx=0):
+        super().__init__()
+        self.padding_idx = padding_idx
+        self.bidirectional = bool(bidirectional)
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+        self.rnn = _rnn(cell, embedding_dim, hidden_size, num_layers, bidirectional, dropout,
+                        "SequenceClassifier")
+        self.drop = nn.Dropout(dropout) if dropout else None
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+        self._config = dict(vocab_size=vocab_size, num_classes=num_classes,
+                            embedding_dim=embedding_dim, hidden_size=hidden_size,
+                            num_layers=num_layers, cell=cell, bidirectional=bool(bidirectional),
+                            dropout=dropout, padding_idx=padding_idx)
+
+    def config(self):
+        return dict(self._config)
+
+    def forward(self, ids, lengths=None):
+        a = _ids(ids)
+        if lengths is None:
+            lengths = lengths_from_padding(a, self.padding_idx)
+        _, h_n = self.rnn(self.embedding(a), lengths=lengths)
+        z = _summary(h_n, self.bidirectional)
+        if self.drop is not None:
+            z = self.drop(z)
+        return self.head(z)
+
+
+class SequenceTagger(nn.Module):
+    """Many-to-many: Embedding -> ``cell`` (bidirectional by default: a tag may depend on the words
+    after it) -> Linear at every step. forward(ids (N, T), lengths=None) -> logits (N, T, num_tags).
+    Outputs at padding positions are meaningless; mask them in the loss (masked_cross_entropy)."""
+
+    def __init__(self, vocab_size, num_tags, embedding_dim=32, hidden_size=64, num_layers=1,
+                 cell="lstm", bidirectional=True, dropout=0.0, padding_idx=0):
+        super().__init__()
+        self.padding_idx = padding_idx
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
+        self.rnn = _rnn(cell, embedding_dim, hidden_size, num_layers, bidirectional, dropout,
+                        "SequenceTagger")
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
+
+    def forward(self, ids, lengths=None):
+        a = _ids(ids)
+        if lengths is None:
+            lengths = lengths_from_padding(a, self.padding_idx)
+        out, _ = self.rnn(self.embedding(a), lengths=lengths)
+        return self.head(out)
+
+
+def _mask(targets, lengths):
+    t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    m = np.arange(t.shape[1])[None, :] < np.asarray(lengths)[:, None]
+    return t, m
+
+
+def masked_cross_entropy(logits, targets, lengths):
+    """Mean cross-entropy over the real steps: logits (N, T, C), targets (N, T), lengths (N,)."""
+    t, m = _mask(targets, lengths)
+    C = logits.shape[-1]
+    per = F.cross_entropy(logits.reshape(-1, C), np.where(m, t, 0).reshape(-1), reduction="none")
+    w = m.reshape(-1).astype(per.dtype)
+    return (per * w).sum() / float(max(w.sum(), 1))
+
+
+def masked_accuracy(logits, targets, lengths):
+    """Fraction of real steps whose argmax equals the target."""
+    t, m = _mask(targets, lengths)
+    pred = (logits.data if isinstance(logits, Tensor) else np.asarray(logits)).argmax(axis=-1)
+    return float((pred == t)[m].mean())
+
+
+def train_tagger(model, ids, tags, lengths, epochs=10, batch_size=32, lr=3e-3, clip=1.0, seed=0,
+                 val_data=None, on_epoch_end=None):
+    """Train a tagger with Adam on masked cross-entropy (gradient clipping ``clip``).
+    ``val_data``: (ids, tags, lengths). Returns a history of per-epoch 'loss', 'accuracy' (and
+    'val_accuracy')."""
+    ids, tags, lengths = np.asarray(ids), np.asarray(tags), np.asarray(lengths)
+    if not (len(ids) == len(tags) == len(lengths)):
+        raise ValueError(f"train_tagger: {len(ids)} sequences, {len(tags)} tag rows, "
+                         f"{len(lengths)} lengths")
+    if ids.shape != tags.shape:
+        raise ValueError(f"train_tagger: ids {ids.shape} and tags {tags.shape} differ in shape")
+    opt = optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    history = {"loss": [], "accuracy": [], "time": []}
+    if val_data is not None:
+        history["val_accuracy"] = []
+    for epoch in range(int(epochs)):
+        t0 = time.perf_counter()
+        model.train()
+        order = rng.permutation(len(ids))
+        total = correct = count = 0.0
+        for b in range(0, len(ids), batch_size):
+            idx = order[b:b + batch_size]
+            T = int(lengths[idx].max())
+            x, y, ln = ids[idx, :T], tags[idx, :T], lengths[idx]
+            opt.zero_grad()
+            logits = model(x, ln)
+            loss = masked_cross_entropy(logits, y, ln)
+            loss.backward()
+            if clip:
+                clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            lv = float(loss.item())
+            if not math.isfinite(lv):
+                raise FloatingPointError(f"train_tagger: the loss became {lv} at epoch {epoch + 1}")
+            n = int(ln.sum())
+            total += lv * n
+            correct += masked_accuracy(logits, y, ln) * n
+            count += n
+        logs = {"loss": total / count, "accuracy": correct / count}
+        if val_data is not None:
+            logs["val_accuracy"] = evaluate_tagger(model, *val_data)
+        logs["time"] = time.perf_counter() - t0
+        for k in history:
+            history[k].append(logs[k])
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, logs)
+    return history
+
+
+def evaluate_tagger(model, ids, tags, lengths, batch_size=512):
+    """Per-token accuracy over the real steps (eval mode, no gradients)."""
+    was = model.training
+    model.eval()
+    correct = count = 0
+    try:
+        with no_grad():
+            for b in range(0, len(ids), batch_size):
+                ln = np.asarray(lengths[b:b + batch_size])
+                T = int(ln.max())
+                logits = model(np.asarray(ids[b:b + batch_size])[:, :T], ln)
+                n = int(ln.sum())
+                correct += masked_accuracy(logits, np.asarray(tags[b:b + batch_size])[:, :T], ln) * n
+                count += n
+    finally:
+        model.train(was)
+    return correct / count
+
+
+
+# -- signals: mnist1d ---------------------------------------------------------------------------------
+
+class GRUClassifier(nn.Module):
+    """A recurrent classifier of real-valued sequences: x (N, T) (one feature per step) or (N, T, D)
+    -> ``cell`` (GRU by default) -> the last layer's final state -> Linear -> (N, num_classes)."""
+
+    def __init__(self, input_size=1, hidden_size=64, num_classes=10, num_layers=1, cell="gru",
+                 bidirectional=False, dropout=0.0):
+        super().__init__()
+        self.input_size, self.bidirectional = int(input_size), bool(bidirectional)
+        self.rnn = _rnn(cell, input_size, hidden_size, num_layers, bidirectional, dropout,
+                        "GRUClassifier")
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+
+    def forward(self, x):
+        if not isinstance(x, Tensor):
+            x = Tensor(np.asarray(x))
+        if x.ndim == 2:
+            x = x.reshape(x.shape[0], x.shape[1], 1)
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"GRUClassifier(input_size={self.input_size}): expected (N, T) or "
+                             f"(N, T, {self.input_size}), got {tuple(x.shape)}")
+        _, h_n = self.rnn(x)
+        return self.head(_summary(h_n, self.bidirectional))
+
+
+class TDNN(nn.Module):
+    """Time-delay neural network: ``len(dilations)`` Conv1d layers (kernel ``kernel_size``, 'same'
+    padding, dilation d_i, ReLU) over time, so each output sees a window that doubles layer by layer
+    (1 + (k - 1) * sum(d) steps: 31 for k = 3 and dilations 1, 2, 4, 8), then the average over
+    time and a Linear layer. Input (N, T) or (N, C, T) -> (N, num_classes)."""
+
+    def __init__(self, in_channels=1, num_classes=10, channels=32, kernel_size=3,
+                 dilations=(1, 2, 4, 8), dropout=0.0):
+        super().__init__()
+        if not dilations:
+            raise ValueError("TDNN: dilations must name at least one layer")
+        self.in_channels = int(in_channels)
+        layers, c = [], in_channels
+        for d in dilations:
+            layers += [nn.Conv1d(c, channels, kernel_size, dilation=int(d), padding="same"), nn.ReLU()]
+            c = channels
+        self.features = nn.Sequential(*layers)
+        self.drop = nn.Dropout(dropout) if dropout else None
+        self.head = nn.Linear(channels, num_classes)
+        self.receptive_field = 1 + (kernel_size - 1) * sum(int(d) for d in dilations)
+
+    def forward(self, x):
+        if not isinstance(x, Tensor):
+            x = Tensor(np.asarray(x))
+        if x.ndim == 2:
+            x = x.reshape(x.shape[0], 1, x.shape[1])
+        if x.ndim != 3 or x.shape[1] != self.in_channels:
+            raise ValueError(f"TDNN(in_channels={self.in_channels}): expected (N, T) or "
+                             f"(N, {self.in_channels}, T), got {tuple(x.shape)}")
+        z = self.features(x).mean(axis=2)
+        if self.drop is not None:
+            z = self.drop(z)
+        return self.head(z)
+
+
+# -- synthetic data -----------------------------------------------------------------------------------
+
+TAGS = ("DET", "ADJ", "NOUN", "VERB", "ADV", "PREP", "CONJ", "NUM")
+
+_LEX = {
+    "DET": ["the", "a", "every", "some", "this", "that"],
+    "ADJ": ["small", "green", "old", "quick", "heavy", "bright", "quiet", "strange"],
+    "NOUN": ["dog", "cat", "river", "city", "teacher", "engine", "garden", "song", "light", "train"],
+    "VERB": ["sees", "likes", "builds", "follows", "paints", "hears", "crosses", "finds"],
+    "ADV": ["slowly", "often", "quietly", "again", "today"],
+    "PREP": ["near", "under", "behind", "with", "across"],
+    "CONJ": ["and", "but"],
+    "NUM": ["two", "three", "seven", "ten"],
+}
+
+
+def make_tagging_data(n, seed=0):
+    """``n`` sentences of a small grammar with their part-of-speech tags, as (words, tags) lists:
+
+        S -> NP VP [CONJ S];  NP -> DET [ADJ]* NOUN | NUM [ADJ] NOUN;  VP -> VERB NP [PREP NP] [ADV]
+
+    'light' and 'train' are nouns, but also appear in the verb's place ('the old dog light a
+    song'): their tag follows from the context only, so a tagger that looks up words cannot be
+    perfect.
+    """
+    rng = np.random.default_rng(seed)
+    verb_forms = ["light", "train"]          # also nouns: the tag depends on the position
+
+    def pick(tag):
+        return _LEX[tag][int(rng.integers(len(_LEX[tag])))]
+
+    def np_():
+        if rng.random() < 0.2:
+            words, tags = [pick("NUM")], ["NUM"]
+        else:
+            words, tags = [pick("DET")], ["DET"]
+        for _ in range(int(rng.integers(0, 3))):
+            words.append(pick("ADJ")), tags.append("ADJ")
+        words.append(pick("NOUN")), tags.append("NOUN")
+        return words, tags
+
+    def clause(depth):
+        w, t = np_()
+        if rng.random() < 0.3:          # a noun-or-verb word used as a verb
+            v = verb_forms[int(rng.integers(len(verb_forms)))]
+        else:
+            v = pick("VERB")
+        w, t = w + [v], t + ["VERB"]
+        w2, t2 = np_()
+        w, t = w + w2, t + t2
+        if rng.random() < 0.4:
+            w3, t3 = np_()
+            w, t = w + [pick("PREP")] + w3, t + ["PREP"] + t3
+        if rng.random() < 0.3:
+            w, t = w + [pick("ADV")], t + ["ADV"]
+        if depth < 1 and rng.random() < 0.3:
+            w4, t4 = clause(depth + 1)
+            w, t = w + [pick("CONJ")] + w4, t + ["CONJ"] + t4
+        return w, t
+
+    return [clause(0) for _ in range(int(n))]
+
+
+_POS_ADJ = ["good", "great", "wonderful", "excellent", "brilliant", "enjoyable", "charming",
+            "moving", "funny", "beautiful", "clever", "delightful"]
+_NEG_ADJ = ["bad", "terrible", "awful", "boring", "dull", "poor", "weak", "painful", "tedious",
+            "forgettable", "clumsy", "annoying"]
+_NOUNS = ["movie", "film", "story", "plot", "acting", "script", "ending", "soundtrack", "cast",
+          "direction", "dialogue", "pacing"]
+_INTENS = ["", "", "very ", "really ", "quite ", "truly ", "rather "]
+_FILLER = ["honestly", "overall", "to be fair", "in the end", "frankly", "all in all", "i think",
+           "for me"]
+
+
+def make_sentiment_data(n, seed=0):
+    """``n`` synthetic movie reviews with labels 'pos' / 'neg', as (texts, labels) lists.
+
+    Reviews are built from templates with negation and contrast, so that word order matters and a
+    bag of words is not enough: 'not bad' is positive, 'not good' negative; in 'X, but Y' the
+    clause after 'but' decides; 'i expected it to be good, it was not' ends on the verdict.
+    """
+    rng = np.random.default_rng(seed)
+    ch = lambda xs: xs[int(rng.integers(len(xs)))]   # noqa: E731
+
+    def phrase(positive):
+        """A phrase whose sentiment is ``positive``, maybe through a negation."""
+        negate = rng.random() < 0.4
+        adj = ch(_NEG_ADJ if positive == negate else _POS_ADJ)
+        noun = ch(_NOUNS)
+        if negate:
+            form = ch([f"the {noun} was not {ch(_INTENS)}{adj}", f"the {noun} is not {adj} at all",
+                       f"not a {adj} {noun}", f"the {noun} was never {adj}",
+                       f"i would not call the {noun} {adj}"])
+        else:
+            form = ch([f"the {noun} was {ch(_INTENS)}{adj}", f"a {ch(_INTENS)}{adj} {noun}",
+                       f"the {noun} is {adj}", f"what a {adj} {noun}"])
+        return form
+
+    texts, labels = [], []
+    for _ in range(int(n)):
+        positive = bool(rng.random() < 0.5)
+        kind = rng.random()
+        if kind < 0.35:
+            text = phrase(positive)
+        elif kind < 0.7:                                   # contrast: the second clause decides
+            text = f"{phrase(not positive)}, but {phrase(positive)}"
+        elif kind < 0.85:                                  # the verdict comes last
+            exp = ch(_POS_ADJ if positive else _NEG_ADJ)
+            exp_neg = ch(_NEG_ADJ if positive else _POS_ADJ)
+            text = ch([f"i expected the {ch(_NOUNS)} to be {exp_neg} and it was not",
+                       f"i expected the {ch(_NOUNS)} to be {exp} and it was"])
+        else:
+            text = f"{phrase(positive)} and {phrase(positive)}"
+        if rng.random() < 0.3:
+            text = f"{ch(_FILLER)}, {text}"
+        texts.append(text + ch([".", "!", ".", ""]))
+        labels.append("pos" if positive else "neg")
+    return texts, labels
