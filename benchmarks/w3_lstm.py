@@ -7,7 +7,10 @@ backward, clip, update). Both libraries start from the same weights (copied from
     python benchmarks/w3_lstm.py [--repeats 7] [--seconds 1.0]
 
 prints ``W3 chainrule=<steps/s> torch=<steps/s> ratio=<chainrule/torch>`` (medians of alternating
-rounds). Timings on shared machines are noisy: compare the ratio, measured in one run.
+rounds). Timings on shared machines are noisy: compare the ratio, measured in one run, and note the
+load average printed in the header (other processes on the cores slow PyTorch's spinning OpenMP
+threads far more than chainrule's recurrent loops, which keep their small products on one BLAS
+thread). Both libraries run with their default thread settings.
 """
 import argparse
 import os
@@ -95,8 +98,9 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=1.0, help="length of one timed round")
     args = p.parse_args(argv)
     import torch
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# numpy {np.__version__}, torch {torch.__version__} (threads {torch.get_num_threads()}), "
-          f"cpus {os.cpu_count()}", flush=True)
+          f"cpus {os.cpu_count()}, load average {load:.1f}", flush=True)
     c, t = measure(args.repeats, args.seconds)
     print(f"W3 chainrule={c:.1f} torch={t:.1f} ratio={c / t:.2f}", flush=True)
 

@@ -231,6 +231,9 @@ def build_parser():
     g.add_argument("--plot", metavar="PNG", help="save the loss-vs-lr plot here")
     g.add_argument("--seed", type=int, default=0, help="seed for initialisation, splits and shuffling")
     lf.set_defaults(func=cmd_lr_find)
+
+    from . import cli_seq               # train-char, generate, sentiment, seq2seq, mnist1d-seq, ...
+    cli_seq.add_commands(sub)
     return p
 
 

@@ -25,7 +25,7 @@ from ..tensor_api import cat
 
 __all__ = ["SequenceClassifier", "SequenceTagger", "GRUClassifier", "TDNN", "lengths_from_padding",
            "masked_cross_entropy", "masked_accuracy", "train_tagger", "evaluate_tagger", "make_tagging_data",
-           "make_sentiment_data", "TAGS"]
+           "make_sentiment_data", "TAGS", "AMBIGUOUS"]
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -277,12 +277,14 @@ class TDNN(nn.Module):
 
 # -- synthetic data -----------------------------------------------------------------------------------
 
+AMBIGUOUS = ("light", "train", "watch", "plant", "book", "paint")
 TAGS = ("DET", "ADJ", "NOUN", "VERB", "ADV", "PREP", "CONJ", "NUM")
 
 _LEX = {
     "DET": ["the", "a", "every", "some", "this", "that"],
     "ADJ": ["small", "green", "old", "quick", "heavy", "bright", "quiet", "strange"],
-    "NOUN": ["dog", "cat", "river", "city", "teacher", "engine", "garden", "song", "light", "train"],
+    "NOUN": ["dog", "cat", "river", "city", "teacher", "engine", "garden", "song", "light", "train",
+             "watch", "plant", "book", "paint"],
     "VERB": ["sees", "likes", "builds", "follows", "paints", "hears", "crosses", "finds"],
     "ADV": ["slowly", "often", "quietly", "again", "today"],
     "PREP": ["near", "under", "behind", "with", "across"],
@@ -296,12 +298,12 @@ def make_tagging_data(n, seed=0):
 
         S -> NP VP [CONJ S];  NP -> DET [ADJ]* NOUN | NUM [ADJ] NOUN;  VP -> VERB NP [PREP NP] [ADV]
 
-    'light' and 'train' are nouns, but also appear in the verb's place ('the old dog light a
-    song'): their tag follows from the context only, so a tagger that looks up words cannot be
-    perfect.
+    The nouns 'light', 'train', 'watch', 'plant', 'book' and 'paint' also appear in the verb's
+    place ('the old dog watch a plant'): their tag follows from the context only, so a tagger that
+    looks words up cannot be perfect (see ``AMBIGUOUS``).
     """
     rng = np.random.default_rng(seed)
-    verb_forms = ["light", "train"]          # also nouns: the tag depends on the position
+    verb_forms = list(AMBIGUOUS)             # also nouns: the tag depends on the position
 
     def pick(tag):
         return _LEX[tag][int(rng.integers(len(_LEX[tag])))]
@@ -318,7 +320,7 @@ def make_tagging_data(n, seed=0):
 
     def clause(depth):
         w, t = np_()
-        if rng.random() < 0.3:          # a noun-or-verb word used as a verb
+        if rng.random() < 0.4:          # a noun-or-verb word used as a verb
             v = verb_forms[int(rng.integers(len(verb_forms)))]
         else:
             v = pick("VERB")

@@ -133,7 +133,10 @@ class Linear(Function):
 
     def forward(self, x, w, b=None):
         self.x, self.w = x, w
-        y = x @ w.T
+        if x.ndim > 2:                           # one 2-D product: NumPy's stacked matmul falls
+            y = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        else:                                    # back to a slow loop for the transposed w.T
+            y = x @ w.T
         if b is not None:
             y += b
         return y
@@ -143,7 +146,7 @@ class Linear(Function):
         x = self.x
         gx = gw = gb = None
         if nx:                                   # dL/dx = dL/dy W
-            gx = g @ self.w
+            gx = g @ self.w if g.ndim <= 2 else (g.reshape(-1, g.shape[-1]) @ self.w).reshape(x.shape)
         if x.ndim != 2:                          # (..., in) and a single (in,) vector alike
             x = x.reshape(-1, x.shape[-1])
             g = g.reshape(-1, g.shape[-1])

@@ -2,24 +2,36 @@
 
 Why fused: an LSTM unrolled from small ops costs ~25 NumPy calls and a dozen graph nodes per time
 step. Here ``forward`` does one matrix product for the input projections of all T steps, then per
-step one product for all gates and a few in-place element-wise calls into preallocated buffers;
-``backward`` (back-propagation through time) first computes, for all steps at once, the local
-derivative factors that do not depend on the recurrence, then walks the steps in reverse with
-about seven calls each, and finally gets the weight gradients of all steps from one large product.
+step one product for all gates and ~8 in-place element-wise calls into preallocated buffers;
+``backward`` (back-propagation through time) walks the steps in reverse with ~7 calls each, using
+local derivative factors prepared during forward, and gets the weight gradients of all steps
+from a few large products.
 
 Layouts. ``x`` is (T, N, D), or (N, T, D) with ``batch_first``; the output has the same layout.
 Inside, everything is time-major. States live in (T + 1, N, H) buffers ``Hs`` (and ``Cs``) that hold
 the true recurrent state: slot 0 is the initial state of the forward direction and slot T that of
 the reverse one, so step t reads slot t + rev and writes slot t + 1 - rev. The states every step
-read are then one contiguous slice, and dL/dW_hh = sum_t dZ_t^T h_prev_t is a single product.
+read are then one contiguous slice, and dL/dW_hh = sum_t dZ_t^T h_prev_t is one product.
 
 Variable lengths (``lengths``: (N,) ints, 1 <= length <= T): step t of sequence n is real when
 t < lengths[n]. On padded steps the state is carried unchanged (so the forward direction ends with
 the state of the last real step, and the reverse direction starts from h0 at the last real step)
 and the output is zero, as PyTorch's packed sequences give after ``pad_packed_sequence``.
 
-Sigmoid through tanh: sigmoid(z) = 0.5 tanh(z / 2) + 0.5. The rows of the sigmoid gates are
-halved once per call (exact: a power of two), so one tanh call covers all gates of a step.
+Speed, measured on the 2-core development machine (W3, ``benchmarks/w3_lstm.py``):
+- sigmoid(z) = 0.5 tanh(z / 2) + 0.5: the sigmoid gates' rows are halved once per call (exact, a
+  power of two), so one tanh call covers all gates of a step;
+- the gates are kept in the internal order (g, i, f, o): the sigmoid gates are contiguous for
+  the forward, the gates driven by dL/dc contiguous for the backward; gradients are permuted back;
+- an embedding lookup feeding the first layer is fused: the V table rows are projected instead of
+  the T * N looked-up rows, and backward sums dZ per token first (``tokens=``);
+- the in-loop products run on one BLAS thread (``_LoopBlas``): splitting such small products
+  costs a synchronisation per step, and with other processes on the cores OpenBLAS' spinning
+  threads made the loop ten times slower;
+- products that only need finished steps (the backward factors in forward; dL/dW_hh, dL/dW_ih,
+  dL/dx in backward) are computed per chunk of steps on a worker thread while the Python-bound
+  loop goes on (``_ChunkWork``);
+- large buffers are pooled (``_Pool``): fresh multi-megabyte arrays cost ~2500 page faults a step.
 """
 import numpy as np
 
@@ -205,16 +217,21 @@ class _LoopBlas:
     """Run the per-step matrix products of a recurrence on one BLAS thread.
 
     The in-loop products are small (e.g. (32, 128) x (128, 512)) and strictly sequential: splitting
-    each across threads costs a synchronisation per step, and on a busy machine (other processes on
-    the cores) OpenBLAS' spinning threads make the loop an order of magnitude slower. The large
-    products before and after the loop keep the library's thread count. Talks to the OpenBLAS that
-    NumPy loaded, through ctypes; does nothing where none is found. ``loop_blas_threads`` (module
-    attribute) sets the count used inside loops (None: leave the library alone).
+    each across threads costs a synchronisation per step (measured slower even at best), and on a
+    busy machine (other processes on the cores) OpenBLAS' spinning threads make the loop an order
+    of magnitude slower. The second core does the chunked products instead (``_ChunkWork``).
+    Talks to the OpenBLAS that NumPy loaded, through ctypes; does nothing where none is found.
+    ``loop_blas_threads`` (module attribute) sets the count used inside loops (None: leave the
+    library alone). The count is global to the process while a loop runs.
     """
 
     def __init__(self):
+        import threading
         self.get = self.set = None
         self.searched = False
+        self.depth = 0                           # nested / concurrent users: the outermost restores
+        self.prev = None
+        self.lock = threading.Lock()
 
     def _find(self):
         self.searched = True
@@ -244,22 +261,25 @@ class _LoopBlas:
                     return
 
     def __enter__(self):
-        self.prev = None
         n = loop_blas_threads
-        if n is None:
-            return self
-        if not self.searched:
-            self._find()
-        if self.get is not None:
-            prev = self.get()
-            if prev != n:
-                self.set(n)
-                self.prev = prev
+        with self.lock:
+            self.depth += 1
+            if self.depth == 1 and n is not None:
+                if not self.searched:
+                    self._find()
+                if self.get is not None:
+                    prev = self.get()
+                    if prev != n:
+                        self.set(n)
+                        self.prev = prev
         return self
 
     def __exit__(self, *exc):
-        if self.prev is not None:
-            self.set(self.prev)
+        with self.lock:
+            self.depth -= 1
+            if self.depth == 0 and self.prev is not None:
+                self.set(self.prev)
+                self.prev = None
         return False
 
 
@@ -267,9 +287,9 @@ loop_blas_threads = 1
 _loop_blas = _LoopBlas()
 
 
-def _project(fn, ws, x, tokens, batch_first, w):
-    """Input projections of all steps, (T * N, G) = rows of x times w^T, w (G, D), into a
-    workspace buffer.
+def _project(fn, ws, x, tokens, batch_first, w, b=None):
+    """Input projections of all steps plus bias, (T * N, G) = rows of x times w^T (+ b), w (G, D),
+    into a workspace buffer.
 
     With ``tokens`` (token ids (T, N) or (N, T) with batch_first), x is an embedding table (V, D)
     and the sequence is x[tokens]: project the V table rows once and gather, instead of
@@ -277,24 +297,133 @@ def _project(fn, ws, x, tokens, batch_first, w):
     if tokens is None:
         x2, T, N, D = _input_rows(x, batch_first, ws)
         fn.x2, fn.tok = x2, None
-        return np.matmul(x2, w.T, out=ws.empty((T * N, w.shape[0]), x.dtype)), T, N, D
+        A = np.matmul(x2, w.T, out=ws.empty((T * N, w.shape[0]), x.dtype))
+        if b is not None:
+            A += b
+        return A, T, N, D
     tok = tokens.T if batch_first else tokens
     T, N = tok.shape
     tok = np.ascontiguousarray(tok).reshape(-1)
     fn.x2, fn.tok = x, tok
+    table = x @ w.T
+    if b is not None:
+        table += b
     A = ws.empty((T * N, w.shape[0]), x.dtype)
-    return np.take(x @ w.T, tok, axis=0, out=A, mode="clip"), T, N, x.shape[1]   # ids checked by the caller
+    return np.take(table, tok, axis=0, out=A, mode="clip"), T, N, x.shape[1]   # ids checked
 
 
-def _project_back(fn, dZ, w, nx, nwi, nb, padding_idx=None):
-    """Gradients of the layer input (or embedding table), of w (G, D) and the bias from
-    dZ = dL/d(pre-activation) stacked over all steps (T * N, G)."""
+# -- products over the finished steps of backward, on a worker thread -----------------------------
+overlap_backward = True     # chunked products of backward on the worker thread
+overlap_forward = True      # forward's backward-factors on the worker, ready by backward
+_chunk_steps = 16
+_EXECUTOR = []
+
+
+def _executor():
+    if not _EXECUTOR:
+        from concurrent.futures import ThreadPoolExecutor
+        _EXECUTOR.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainrule-bptt"))
+    return _EXECUTOR[0]
+
+
+class _ChunkWork:
+    """The large products of backward that only need finished steps: dL/dW_hh = sum_t dz_t^T
+    h_prev_t, and the input side (dL/dx rows, dL/dW_ih; or, for token inputs, dz summed per
+    token). The loop reports each finished step; every ``_chunk_steps`` steps the rows of the
+    finished chunk go to a worker thread, whose BLAS calls run while the (Python-bound) loop
+    continues on the other core. ``finish()`` does the rest and adds up the parts.
+
+    ``sums``: name -> f(rows) -> array, summed over chunks; ``fills``: f(rows) writing rows."""
+
+    def __init__(self, T, N, rev, sums, fills):
+        self.T, self.N, self.rev = T, N, rev
+        self.sums, self.fills = sums, fills
+        self.done = self.sent = 0
+        self.futures = []
+        self.parallel = bool(overlap_backward and T >= 2 * _chunk_steps and (sums or fills))
+
+    def _rows(self, lo, hi):                     # rows of the steps finished as lo .. hi - 1
+        N = self.N
+        if self.rev:
+            return slice(lo * N, hi * N)
+        return slice((self.T - hi) * N, (self.T - lo) * N)
+
+    def _work(self, rows):
+        for f in self.fills:
+            f(rows)
+        return {k: f(rows) for k, f in self.sums.items()}
+
+    def step_done(self):
+        self.done = done = self.done + 1
+        # chunks shrink towards the end (16, ..., 8, 4, 2, 1 steps), so that the worker finishes
+        # soon after the loop; the very last steps stay for the calling thread, free by then
+        if (self.parallel and done < self.T
+                and done - self.sent >= min(_chunk_steps, self.T - done)):
+            self.futures.append(_executor().submit(self._work, self._rows(self.sent, done)))
+            self.sent = done
+
+    def finish(self):
+        parts = [self._work(self._rows(self.sent, self.T))] if self.sent < self.T else []
+        parts += [f.result() for f in self.futures]
+        out = {}
+        for k in self.sums:
+            total = parts[0][k]
+            for p in parts[1:]:
+                total = total + p[k]
+            out[k] = total
+        return out
+
+
+def _deferred(fill, rows, ws):
+    """Run ``fill`` over all rows on the worker thread, to overlap with whatever the caller does
+    between forward and backward (the layers above, the loss); returns the function backward
+    calls to wait for it. The task keeps the workspace alive, so its buffers cannot return to the
+    pool (and be handed to another call) while the worker still writes them."""
+    if not overlap_forward:
+        fill(slice(0, rows))
+        return _noop
+    future = _executor().submit(lambda: fill(slice(0, rows)) or ws)
+    return future.result
+
+
+def _noop():
+    pass
+
+
+def _input_side(fn, dZ, w, nx, nwi, nb, sums, fills):
+    """Register the products for the gradients of the layer input (or embedding table), of w
+    (G, D) and the bias, from dZ = dL/d(pre-activation) (T * N, G); ``_input_grads`` finishes."""
+    T, N, D, H = fn.dims
+    state = {}
+    if fn.tok is not None:
+        V = fn.x2.shape[0]
+        if (nx or nwi or nb) and V <= 128:        # small vocabulary: a one-hot product per chunk
+            oh = (np.arange(V)[:, None] == fn.tok[None, :]).astype(dZ.dtype)
+            sums["S"] = lambda r: oh[:, r] @ dZ[r]
+        return state
+    if nwi:
+        x2 = fn.x2
+        sums["gwi"] = lambda r: dZ[r].T @ x2[r]     # all steps' weight gradients, by chunks
+    if nb:
+        sums["gb"] = lambda r: dZ[r].sum(axis=0)
+    if nx:
+        gx = state["gx"] = np.empty((T * N, D), dZ.dtype)
+        fills.append(lambda r: np.matmul(dZ[r], w, out=gx[r]))
+    return state
+
+
+def _input_grads(fn, dZ, w, nx, nwi, nb, done, state, padding_idx=None):
+    """(dL/dx or dL/d table, dL/dw, dL/db) from the finished products (see ``_input_side``)."""
     T, N, D, H = fn.dims
     gx = gwi = gb = None
     if fn.tok is not None:
-        from .embedding import scatter_rows
+        if not (nx or nwi or nb):
+            return None, None, None
         table = fn.x2
-        S = scatter_rows(fn.tok, dZ, table.shape[0])   # (V, G): dZ summed per token
+        S = done.get("S")
+        if S is None:
+            from .embedding import scatter_rows
+            S = scatter_rows(fn.tok, dZ, table.shape[0])   # (V, G): dZ summed per token
         if nx:
             gx = S @ w
             if padding_idx is not None:
@@ -305,14 +434,10 @@ def _project_back(fn, dZ, w, nx, nwi, nb, padding_idx=None):
             gb = S.sum(axis=0)
         return gx, gwi, gb
     if nx:
-        gx = (dZ @ w).reshape(T, N, D)
+        gx = state["gx"].reshape(T, N, D)
         if fn.bf:
             gx = gx.transpose(1, 0, 2)
-    if nwi:
-        gwi = dZ.T @ fn.x2                       # all steps' weight gradients in one product
-    if nb:
-        gb = dZ.sum(axis=0)
-    return gx, gwi, gb
+    return gx, done.get("gwi"), done.get("gb")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -328,14 +453,11 @@ class RNNLayer(Function):
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh",
                 reverse=False, batch_first=False, lengths=None, tokens=None, padding_idx=None):
         ws = _Workspace()
-        A, T, N, D = _project(self, ws, x, tokens, batch_first, w_ih)   # all steps at once
-        H = w_hh.shape[0]
+        A, T, N, D = _project(self, ws, x, tokens, batch_first, w_ih, _bias(b_ih, b_hh))
+        H = w_hh.shape[0]                        # (all steps' input projections at once)
         dt = x.dtype
         rev = 1 if reverse else 0
         relu = nonlinearity == "relu"
-        b = _bias(b_ih, b_hh)
-        if b is not None:
-            A += b
         A = A.reshape(T, N, H)
         Hs = (ws.empty if _out_is_copy(batch_first, lengths) else np.empty)((T + 1, N, H), dt)
         _init_state(Hs, T if rev else 0, h0, dt)
@@ -365,10 +487,11 @@ class RNNLayer(Function):
         rev, Hs = self.rev, self.Hs
         dt = Hs.dtype
         Y = Hs[1 - rev:T + 1 - rev]
-        if self.relu:                            # d relu(a)/da = [a > 0] = [y > 0]
-            K = (Y > 0).astype(dt)
+        K = self.ws.empty((T, N, H), dt)
+        if self.relu:                            # d relu(a)/da = [a > 0] = sign(y), as y >= 0
+            np.sign(Y, out=K)
         else:                                    # d tanh(a)/da = 1 - y^2
-            K = np.square(Y)
+            np.square(Y, out=K)
             np.subtract(1, K, out=K)
         if self.valid is not None:
             K *= self.valid
@@ -377,6 +500,14 @@ class RNNLayer(Function):
         dh_c = np.array(dhn, dtype=dt)
         dh = np.empty((N, H), dt)
         wh, offs = self.w_hh, self.offs
+        n = _needs(self, 6)
+        dZ = dA.reshape(T * N, H)
+        sums, fills = {}, []
+        if n[3]:
+            Hp = Hs[rev:T + rev].reshape(T * N, H)
+            sums["gwh"] = lambda r: dZ[r].T @ Hp[r]
+        state = _input_side(self, dZ, self.w_ih, n[0], n[2], n[4] or n[5], sums, fills)
+        work = _ChunkWork(T, N, rev, sums, fills)
         with _loop_blas:
             for t in _back_steps(T, rev):
                 np.add(dh_c, dyt[t], out=dh)
@@ -384,11 +515,12 @@ class RNNLayer(Function):
                 np.matmul(dA[t], wh, out=dh_c)       # dL/dh_prev = dL/da W_hh
                 if offs[t] is not None:
                     np.copyto(dh_c, dh, where=offs[t])   # padded step: the state passed through
-        n = _needs(self, 6)
-        dZ = dA.reshape(T * N, H)
-        gx, gwi, gb = _project_back(self, dZ, self.w_ih, n[0], n[2], n[4] or n[5], self.pad)
-        gwh = dZ.T @ Hs[rev:T + rev].reshape(T * N, H) if n[3] else None
-        return (gx, dh_c if n[1] else None, gwi, gwh, gb if n[4] else None, gb if n[5] else None)
+                work.step_done()
+            done = work.finish()
+        gx, gwi, gb = _input_grads(self, dZ, self.w_ih, n[0], n[2], n[4] or n[5], done, state,
+                                   self.pad)
+        return (gx, dh_c if n[1] else None, gwi, done.get("gwh"), gb if n[4] else None,
+                gb if n[5] else None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -420,10 +552,9 @@ class LSTMLayer(Function):
     (V, D) and the input sequence is x[tokens] (see ``_project``).
     Returns (y (T, N, H) [or (N, T, H)], h_n (N, H), c_n (N, H)).
 
-    The forward loop also stores the local derivative factors each step will need in backward
-    (while the step's values are in cache): K = dz-factors of the gates, Kc = dh_t/dc_t. With
-    t = tanh(z/2), sigmoid'(z) = (1 - t^2) / 4: K holds 1 - t^2 for all gates at once, and the
-    missing 1/4 of the sigmoid gates is folded into the weights the backward multiplies by.
+    While the loop runs, the local derivative factors backward needs (K: dz/d(pre-activation) per
+    gate, Kc = dh_t/dc_t) are computed for each finished chunk of steps at once, on the worker
+    thread (see ``_ChunkWork``).
     """
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_peep=None, *,
@@ -443,10 +574,9 @@ class LSTMLayer(Function):
         whs = np.ascontiguousarray((wh * sc).T)  # (H, G)
         wi = w_ih[perm]
         ws = _Workspace()
-        A, T, N, D = _project(self, ws, x, tokens, batch_first, wi * sc)   # (T * N, G), all steps
         b = _bias(b_ih, b_hh)
-        if b is not None:
-            A += b[perm] * sc[:, 0]
+        A, T, N, D = _project(self, ws, x, tokens, batch_first, wi * sc,
+                              None if b is None else b[perm] * sc[:, 0])   # (T * N, G), all steps
         A = A.reshape(T, N, G)
         A4 = A.reshape(T, N, ng, H)              # becomes the gate activations, step by step
         Hs = (ws.empty if _out_is_copy(batch_first, lengths) else np.empty)((T + 1, N, H), dt)
@@ -454,13 +584,15 @@ class LSTMLayer(Function):
         s0 = T if rev else 0
         _init_state(Hs, s0, h0, dt)
         _init_state(Cs, s0, c0, dt)
+        TC = ws.empty((T, N, H), dt)             # tanh(c_t)
         gh = np.empty((N, G), dt)
         tmp = np.empty((N, H), dt)
-        tc = np.empty((N, H), dt)
+        fills = []
         if rec:
-            K = ws.empty((T, N, G), dt)
-            K4 = K.reshape(T, N, ng, H)
+            K4 = ws.empty((T, N, ng, H), dt)
             Kc = ws.empty((T, N, H), dt)
+            fills.append(_lstm_factors(A4, K4, Kc, TC, Cs, ws.empty((T, N, H), dt), N, rev,
+                                       coupled))
         peep = w_peep is not None
         if peep:
             ps = w_peep * np.asarray(0.5, dt)
@@ -474,66 +606,39 @@ class LSTMLayer(Function):
                 hn, cn = Hs[t + 1 - rev], Cs[t + 1 - rev]
                 np.matmul(hp, whs, out=gh)       # all gates in one product
                 a += gh
-                if peep:
+                if peep:                         # i, f look at c_{t-1}
                     a4[:, 1:nd] += p_in * cp[:, None, :]
                     s = a[:, :-H]
                     np.tanh(s, out=s)
-                    if rec:
-                        k = K[t][:, :-H]
-                        np.square(s, out=k)
-                        np.subtract(1, k, out=k)
                     s = a[:, H:-H]
                 else:
                     np.tanh(a, out=a)            # one tanh for all gates
-                    if rec:
-                        k = K[t]
-                        np.square(a, out=k)
-                        np.subtract(1, k, out=k)     # 1 - tanh^2: tanh' and 4 sigmoid'
                     s = a[:, H:]
                 s *= 0.5
-                s += 0.5
+                s += 0.5                         # sigmoid(z) = 0.5 tanh(z / 2) + 0.5
                 g, f, o = a4[:, 0], a4[:, nd - 1], a4[:, nd]
-                if rec:
-                    k4 = K4[t]
                 if coupled:                      # c = f c_prev + (1 - f) g = g + f (c_prev - g)
                     np.subtract(cp, g, out=tmp)
-                    if rec:
-                        k4[:, 1] *= tmp          # dc/df = c_prev - g
                     tmp *= f
                     np.add(g, tmp, out=cn)
-                    if rec:
-                        np.subtract(1, f, out=tmp)
-                        k4[:, 0] *= tmp          # dc/dg = 1 - f
                 else:                            # c = f c_prev + i g
-                    i = a4[:, 1]
                     np.multiply(f, cp, out=cn)
-                    np.multiply(i, g, out=tmp)
+                    np.multiply(a4[:, 1], g, out=tmp)
                     cn += tmp
-                    if rec:
-                        k4[:, 0] *= i            # dc/dg = i
-                        k4[:, 1] *= g            # dc/di = g
-                        k4[:, 2] *= cp           # dc/df = c_prev
                 if peep:                         # o looks at c_t
                     np.multiply(cn, p_o, out=tmp)
                     o += tmp
                     np.tanh(o, out=o)
-                    if rec:
-                        np.square(o, out=k4[:, nd])
-                        np.subtract(1, k4[:, nd], out=k4[:, nd])
                     o *= 0.5
                     o += 0.5
+                tc = TC[t]
                 np.tanh(cn, out=tc)
                 np.multiply(o, tc, out=hn)       # h = o tanh(c)
-                if rec:
-                    k4[:, nd] *= tc              # dh/do = tanh(c)
-                    kc = Kc[t]
-                    np.square(tc, out=kc)
-                    np.subtract(1, kc, out=kc)
-                    kc *= o                      # dh/dc = o (1 - tanh^2 c)
                 if offs[t] is not None:
                     np.copyto(hn, hp, where=offs[t])
                     np.copyto(cn, cp, where=offs[t])
         if rec:
+            self.factors = _deferred(fills[0], T * N, ws)
             self.A4, self.K4, self.Kc, self.Hs, self.Cs = A4, K4, Kc, Hs, Cs
             self.wi, self.wh, self.perm, self.w_peep = wi, wh, perm, w_peep
             self.dims, self.rev, self.bf, self.coupled = (T, N, D, H), rev, batch_first, coupled
@@ -542,6 +647,7 @@ class LSTMLayer(Function):
         return y, h_n, (Cs[0] if rev else Cs[T]).copy()
 
     def backward(self, dy, dhn, dcn):
+        self.factors()
         T, N, D, H = self.dims
         rev, K4, Kc = self.rev, self.K4, self.Kc
         ng = K4.shape[2]
@@ -552,15 +658,10 @@ class LSTMLayer(Function):
             K4 = K4 * self.valid[..., None]
             Kc = Kc * self.valid
             F = np.where(self.valid, F, 1)
-        # the sigmoid gates' dz computed below are 4x too large (K holds 1 - t^2 = 4 s (1 - s)):
-        # every product that consumes dz uses weights with those rows quartered (exact)
-        q = np.full((ng * H, 1), 0.25, dtype=dt)
-        q[:H] = 1
-        wq = self.wh * q
+        wh = self.wh
         peep = self.w_peep is not None
         if peep:
-            pq = self.w_peep * np.asarray(0.25, dt)
-            p_in, p_o = pq[:-1], pq[-1]
+            p_in, p_o = self.w_peep[:-1], self.w_peep[-1]
         dyt = _prep_dy(dy, self.valid, self.bf)
         dG = self.ws.empty((T, N, ng * H), dt)
         dG4 = dG.reshape(T, N, ng, H)
@@ -570,11 +671,20 @@ class LSTMLayer(Function):
         dc = np.empty((N, H), dt)
         tmp = np.empty((N, H), dt)
         offs = self.offs
+        needs = _needs(self, 8)
+        dZ = dG.reshape(T * N, ng * H)
+        sums, fills = {}, []
+        if needs[4]:
+            Hp = self.Hs[rev:T + rev].reshape(T * N, H)
+            sums["gwh"] = lambda r: dZ[r].T @ Hp[r]
+        state = _input_side(self, dZ, self.wi, needs[0], needs[3], needs[5] or needs[6], sums,
+                            fills)
+        work = _ChunkWork(T, N, rev, sums, fills)
         with _loop_blas:
             for t in _back_steps(T, rev):
                 np.add(dh_c, dyt[t], out=dh)
                 np.multiply(dh, Kc[t], out=dc)
-                dc += dc_c
+                dc += dc_c                       # dL/dc_t
                 d4 = dG4[t]
                 k4 = K4[t]
                 if peep:
@@ -584,26 +694,22 @@ class LSTMLayer(Function):
                 np.multiply(dc[:, None, :], k4[:, :nd], out=d4[:, :nd])
                 if not peep:
                     np.multiply(dh, k4[:, nd], out=d4[:, nd])
-                np.multiply(dc, F[t], out=dc_c)
+                np.multiply(dc, F[t], out=dc_c)  # dL/dc_{t-1}
                 if peep:                         # i, f looked at c_prev
                     for k in range(1, nd):
                         np.multiply(d4[:, k], p_in[k - 1], out=tmp)
                         dc_c += tmp
-                np.matmul(dG[t], wq, out=dh_c)   # dL/dh_prev = dL/dz W_hh
+                np.matmul(dG[t], wh, out=dh_c)   # dL/dh_prev = dL/dz W_hh
                 if offs[t] is not None:
                     np.copyto(dh_c, dh, where=offs[t])
-        needs = _needs(self, 8)
-        dZ = dG.reshape(T * N, ng * H)
-        gx, gwi, gb = _project_back(self, dZ, self.wi * q, needs[0], needs[3],
-                                    needs[5] or needs[6], self.pad)
+                work.step_done()
+            done = work.finish()
+        gx, gwi, gb = _input_grads(self, dZ, self.wi, needs[0], needs[3], needs[5] or needs[6],
+                                   done, state, self.pad)
         perm = self.perm                         # back from the internal gate order
-        gwi = None if gwi is None else _unpermute(gwi * q, perm)
-        gwh = None
-        if needs[4]:
-            gwh = dZ.T @ self.Hs[rev:T + rev].reshape(T * N, H)
-            gwh *= q
-            gwh = _unpermute(gwh, perm)
-        gb = None if gb is None else _unpermute(gb * q[:, 0], perm)
+        gwi = None if gwi is None else _unpermute(gwi, perm)
+        gwh = None if "gwh" not in done else _unpermute(done["gwh"], perm)
+        gb = None if gb is None else _unpermute(gb, perm)
         gp = None
         if peep and needs[7]:
             Cprev, Cnew = self.Cs[rev:T + rev], self.Cs[1 - rev:T + 1 - rev]
@@ -611,9 +717,69 @@ class LSTMLayer(Function):
             for k in range(1, nd):
                 gp[k - 1] = np.einsum("tnh,tnh->h", dG4[:, :, k], Cprev)
             gp[-1] = np.einsum("tnh,tnh->h", dG4[:, :, nd], Cnew)
-            gp *= 0.25
         return (gx, dh_c if needs[1] else None, dc_c if needs[2] else None, gwi, gwh,
                 gb if needs[5] else None, gb if needs[6] else None, gp)
+
+
+def _lstm_factors(A4, K4, Kc, TC, Cs, scratch, N, rev, coupled):
+    """A fill for ``_ChunkWork``: the backward factors of a chunk of finished forward steps.
+
+    Slots (internal order g, i, f, o; coupled g, f, o): K = [dc/dg tanh'(g), dc/di sigmoid'(i),
+    dc/df sigmoid'(f), dh/do sigmoid'(o)] = [i (1 - g^2), g i (1 - i), c_prev f (1 - f),
+    tanh(c) o (1 - o)] (coupled: [(1 - f)(1 - g^2), (c_prev - g) f (1 - f), ...]), and
+    Kc = dh/dc = o (1 - tanh^2 c)."""
+    nd = A4.shape[2] - 1
+
+    def fill(rows):
+        a = slice(rows.start // N, rows.stop // N)
+        A, K, tc, kc = A4[a], K4[a], TC[a], Kc[a]
+        cprev = Cs[a.start + rev:a.stop + rev]
+        np.subtract(1, A, out=K)
+        K *= A                                   # s (1 - s) in the sigmoid slots
+        g, kg = A[:, :, 0], K[:, :, 0]
+        np.square(g, out=kg)
+        np.subtract(1, kg, out=kg)               # 1 - g^2
+        if coupled:
+            tmp = scratch[a]
+            np.subtract(1, A[:, :, 1], out=tmp)
+            kg *= tmp                            # dc/dg = 1 - f
+            np.subtract(cprev, g, out=tmp)
+            K[:, :, 1] *= tmp                    # dc/df = c_prev - g
+        else:
+            kg *= A[:, :, 1]                     # dc/dg = i
+            K[:, :, 1] *= g                      # dc/di = g
+            K[:, :, 2] *= cprev                  # dc/df = c_prev
+        K[:, :, nd] *= tc                        # dh/do = tanh(c)
+        np.square(tc, out=kc)
+        np.subtract(1, kc, out=kc)
+        kc *= A[:, :, nd]                        # dh/dc = o (1 - tanh^2 c)
+
+    return fill
+
+
+def _gru_factors(A3, K2, Kr, Hs, G, scratch, N, rev, cho):
+    """A fill for ``_ChunkWork``: the GRU's backward factors for a chunk of finished steps.
+    K2 = [dh'/dz sigmoid'(z), dh'/dn tanh'(n)] = [z (1 - z)(h_prev - n), (1 - z)(1 - n^2)];
+    Kr = r (1 - r) times d(pre_n)/dr: (W_hn h + b_hn) in PyTorch's form (G = the stored hidden
+    products, slot n), or with Cho's, the factor h_prev of d(r * h)/dr (G = r * h, unused)."""
+
+    def fill(rows):
+        a = slice(rows.start // N, rows.stop // N)
+        r, z, n = A3[a, :, 0], A3[a, :, 1], A3[a, :, 2]
+        hprev = Hs[a.start + rev:a.stop + rev]
+        kz, kn, kr, tmp = K2[a, :, 0], K2[a, :, 1], Kr[a], scratch[a]
+        np.subtract(1, z, out=kz)
+        np.square(n, out=kn)
+        np.subtract(1, kn, out=kn)
+        kn *= kz                                 # (1 - z)(1 - n^2)
+        kz *= z
+        np.subtract(hprev, n, out=tmp)
+        kz *= tmp                                # z (1 - z)(h_prev - n)
+        np.subtract(1, r, out=kr)
+        kr *= r
+        kr *= hprev if cho else G[a, :, 2]
+
+    return fill
 
 
 def _unpermute(a, perm):
@@ -642,8 +808,6 @@ class GRULayer(Function):
         cho = variant == "cho"
         sc = np.full((3 * H, 1), 0.5, dtype=dt)  # halve r and z rows: sigmoid through tanh
         sc[2 * H:] = 1
-        ws = _Workspace()
-        A, T, N, D = _project(self, ws, x, tokens, batch_first, w_ih * sc)    # (T * N, 3H)
         bx = None                                # the biases that simply add to the pre-activation
         if b_ih is not None:
             bx = b_ih.copy()
@@ -652,8 +816,9 @@ class GRULayer(Function):
             if not cho:
                 hb[2 * H:] = 0                   # b_hn sits inside r * (.) in PyTorch's form
             bx = hb if bx is None else bx + hb
-        if bx is not None:
-            A += bx * sc[:, 0]
+        ws = _Workspace()
+        A, T, N, D = _project(self, ws, x, tokens, batch_first, w_ih * sc,
+                              None if bx is None else bx * sc[:, 0])         # (T * N, 3H)
         A = A.reshape(T, N, 3 * H)
         A3 = A.reshape(T, N, 3, H)
         Hs = (ws.empty if _out_is_copy(batch_first, lengths) else np.empty)((T + 1, N, H), dt)
@@ -670,6 +835,13 @@ class GRULayer(Function):
             whs = np.ascontiguousarray((w_hh * sc).T)               # (H, 3H)
             GH = ws.empty((T, N, 3 * H), dt)     # W_hh h_prev (+ b_hn in the n part)
             b_hn = None if b_hh is None else b_hh[H2:]
+        rec = any(self.needs_input_grad)
+        fills = []
+        if rec:
+            K2 = ws.empty((T, N, 2, H), dt)
+            Kr = ws.empty((T, N, H), dt)
+            fills.append(_gru_factors(A3, K2, Kr, Hs, RH if cho else GH.reshape(T, N, 3, H),
+                                      ws.empty((T, N, H), dt), N, rev, cho))
         with _loop_blas:
             for t in _steps(T, rev):
                 a = A[t]
@@ -702,95 +874,95 @@ class GRULayer(Function):
                 np.add(n, tmp, out=hn)
                 if offs[t] is not None:
                     np.copyto(hn, hp, where=offs[t])
-        if any(self.needs_input_grad):
+        if rec:
+            self.factors = _deferred(fills[0], T * N, ws)
             self.A3, self.Hs, self.w_ih, self.w_hh = A3, Hs, w_ih, w_hh
             self.dims, self.rev, self.bf, self.cho = (T, N, D, H), rev, batch_first, cho
             self.valid, self.offs, self.pad, self.ws = valid, offs, padding_idx, ws
+            self.K2, self.Kr = K2, Kr
             if cho:
                 self.RH = RH
-            else:
-                self.GHn = GH.reshape(T, N, 3, H)[:, :, 2]
         return _finish_output(Hs, T, rev, valid, batch_first)
 
     def backward(self, dy, dhn):
+        self.factors()
         T, N, D, H = self.dims
         rev, A3, cho = self.rev, self.A3, self.cho
         dt = A3.dtype
-        r, z, n = A3[:, :, 0], A3[:, :, 1], A3[:, :, 2]
+        r, z = A3[:, :, 0], A3[:, :, 1]
         Hprev = self.Hs[rev:T + rev]
-        # factors of all steps at once: K2 = [dh'/dz * dz/dpre_z, dh'/dn * dn/dpre_n]
-        K2 = np.empty((T, N, 2, H), dt)
-        Kz, Kn = K2[:, :, 0], K2[:, :, 1]
-        np.subtract(1, z, out=Kz)
-        np.multiply(Kz, 1 - np.square(n), out=Kn)          # (1 - z)(1 - n^2)
-        Kz *= z
-        Kz *= Hprev - n                                      # z (1 - z)(h - n)
-        Kr = 1 - r
-        Kr *= r                                              # r (1 - r) ...
-        Kr *= Hprev if cho else self.GHn                    # ... times dpre_n/dr or d(rh)/dr
+        K2, Kr = self.K2, self.Kr                # factors prepared during forward
         Z, R = z, r
         if self.valid is not None:               # padded steps: z = 1 passes the state through
-            K2 *= self.valid[..., None]
-            Kr *= self.valid
+            K2 = K2 * self.valid[..., None]
+            Kr = Kr * self.valid
             Z = np.where(self.valid, z, 1)
         dyt = _prep_dy(dy, self.valid, self.bf)
         dh_c = np.array(dhn, dtype=dt)
         dh = np.empty((N, H), dt)
         tmp = np.empty((N, H), dt)
         H2 = 2 * H
+        needs = _needs(self, 6)
+        hp2 = Hprev.reshape(T * N, H)
+        sums, fills = {}, []
         if cho:
             P = self.ws.empty((T, N, 3, H), dt)  # dL/d pre-activation of r, z, n
             P2 = P.reshape(T, N, 3 * H)
+            dX = P2.reshape(T * N, 3 * H)
             w_rz, w_n = self.w_hh[:H2], self.w_hh[H2:]
             drh = np.empty((N, H), dt)
-            with _loop_blas:
-                for t in _back_steps(T, rev):
-                    np.add(dh_c, dyt[t], out=dh)
-                    p = P[t]
+            if needs[3]:
+                rh2 = self.RH.reshape(T * N, H)
+                sums["gwh_rz"] = lambda r: dX[r, :H2].T @ hp2[r]
+                sums["gwh_n"] = lambda r: dX[r, H2:].T @ rh2[r]
+        else:
+            # slots: [n on the hidden side (= dpre_n * r), r, z, n on the input side (= dpre_n)];
+            # [0:3] pairs with W_hh rows (n, r, z), [1:4] with W_ih rows (r, z, n)
+            P = self.ws.empty((T, N, 4, H), dt)
+            P2 = P.reshape(T, N, 4 * H)
+            Pf = P2.reshape(T * N, 4 * H)
+            dX = Pf[:, H:]
+            w_nrz = np.concatenate([self.w_hh[H2:], self.w_hh[:H2]])
+            if needs[3]:
+                sums["gwh"] = lambda r: Pf[r, :3 * H].T @ hp2[r]      # rows n, r, z
+            if needs[5]:
+                sums["gbh"] = lambda r: Pf[r, :3 * H].sum(axis=0)
+        nb = needs[4] or (cho and needs[5])
+        state = _input_side(self, dX, self.w_ih, needs[0], needs[2], nb, sums, fills)
+        work = _ChunkWork(T, N, rev, sums, fills)
+        with _loop_blas:
+            for t in _back_steps(T, rev):
+                np.add(dh_c, dyt[t], out=dh)
+                p = P[t]
+                if cho:
                     np.multiply(dh[:, None, :], K2[t], out=p[:, 1:])
                     np.matmul(p[:, 2], w_n, out=drh)            # dL/d(r * h)
                     np.multiply(drh, Kr[t], out=p[:, 0])
                     np.matmul(P2[t][:, :H2], w_rz, out=dh_c)
                     np.multiply(drh, R[t], out=tmp)
                     dh_c += tmp
-                    np.multiply(dh, Z[t], out=tmp)
-                    dh_c += tmp
-            dX = P2.reshape(T * N, 3 * H)
-        else:
-            # slots: [n on the hidden side (= dpre_n * r), r, z, n on the input side (= dpre_n)];
-            # [0:3] pairs with W_hh rows (n, r, z), [1:4] with W_ih rows (r, z, n)
-            P = self.ws.empty((T, N, 4, H), dt)
-            P2 = P.reshape(T, N, 4 * H)
-            w_nrz = np.concatenate([self.w_hh[H2:], self.w_hh[:H2]])
-            with _loop_blas:
-                for t in _back_steps(T, rev):
-                    np.add(dh_c, dyt[t], out=dh)
-                    p = P[t]
+                else:
                     np.multiply(dh[:, None, :], K2[t], out=p[:, 2:])
                     np.multiply(p[:, 3], Kr[t], out=p[:, 1])
                     np.multiply(p[:, 3], R[t], out=p[:, 0])
                     np.matmul(P2[t][:, :3 * H], w_nrz, out=dh_c)
-                    np.multiply(dh, Z[t], out=tmp)
-                    dh_c += tmp
-            Pf = P2.reshape(T * N, 4 * H)
-            dX = Pf[:, H:]
-        needs = _needs(self, 6)
+                np.multiply(dh, Z[t], out=tmp)
+                dh_c += tmp
+                work.step_done()
+            done = work.finish()
+        gx, gwi, gbi = _input_grads(self, dX, self.w_ih, needs[0], needs[2], nb, done, state,
+                                    self.pad)
         gwh = gbh = None
-        gx, gwi, gbi = _project_back(self, dX, self.w_ih, needs[0], needs[2],
-                                     needs[4] or (cho and needs[5]), self.pad)
-        hp2 = Hprev.reshape(T * N, H)
         if cho:
             if needs[3]:
-                gwh = np.empty_like(self.w_hh)
-                gwh[:H2] = dX[:, :H2].T @ hp2
-                gwh[H2:] = dX[:, H2:].T @ self.RH.reshape(T * N, H)
+                gwh = np.concatenate([done["gwh_rz"], done["gwh_n"]])
             if needs[5]:
                 gbh = gbi                        # every hidden bias adds to a pre-activation
         else:
             if needs[3]:
-                g = Pf[:, :3 * H].T @ hp2       # rows n, r, z
+                g = done["gwh"]
                 gwh = np.concatenate([g[H:], g[:H]])
             if needs[5]:
-                s = Pf[:, :3 * H].sum(axis=0)
-                gbh = np.concatenate([s[H:], s[:H]])
+                sb = done["gbh"]
+                gbh = np.concatenate([sb[H:], sb[:H]])
         return (gx, dh_c if needs[1] else None, gwi, gwh, gbi if needs[4] else None, gbh)

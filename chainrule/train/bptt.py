@@ -15,8 +15,6 @@ graph of earlier chunks is never kept.
 ...     return loss.item(), state
 >>> losses, state = truncated_bptt(step, x, k=32, targets=y)
 """
-import numpy as np
-
 from ..autograd import Tensor
 
 __all__ = ["detach_state", "truncated_bptt_chunks", "truncated_bptt", "TBPTT"]

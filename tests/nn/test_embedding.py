@@ -37,13 +37,17 @@ def test_padding_row_starts_at_zero_and_init_is_standard_normal():
     assert m.weight.dtype == np.float32
 
 
-def test_scatter_rows_equals_add_at():
+@pytest.mark.parametrize("V,M,E", [(50, 3000, 7), (5000, 2000, 8), (3, 4, 512)])
+def test_scatter_rows_equals_add_at(V, M, E):
+    """Both strategies: few distinct ids (sorted runs) and many (one bincount)."""
     rng = np.random.default_rng(1)
-    idx = rng.integers(0, 50, 3000)
-    g = rng.standard_normal((3000, 7))
-    ref = np.zeros((60, 7))
+    idx = rng.integers(0, V, M)
+    g = rng.standard_normal((M, E))
+    ref = np.zeros((V + 10, E))
     np.add.at(ref, idx, g)
-    np.testing.assert_allclose(scatter_rows(idx, g, 60), ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scatter_rows(idx, g, V + 10), ref, rtol=1e-12, atol=1e-12)
+    g32 = g.astype(np.float32)
+    assert scatter_rows(idx, g32, V + 10).dtype == np.float32
     assert np.all(scatter_rows(np.array([], dtype=np.int64), np.zeros((0, 7)), 5) == 0)
 
 

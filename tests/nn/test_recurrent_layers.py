@@ -108,7 +108,8 @@ def test_layer_matches_torch(kind, layers, bidir, bf, bias, with_hx):
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-@pytest.mark.parametrize("bidir,bf,with_hx", [(False, True, True), (True, False, False), (True, True, True)])
+@pytest.mark.parametrize("bidir,bf,with_hx",
+                         [(False, True, True), (True, False, False), (True, True, True)])
 def test_variable_lengths_match_torch_packed(kind, bidir, bf, with_hx):
     """lengths= gives what PyTorch gives for the packed batch: zero outputs past each length,
     h_n at each sequence's last real step (reverse direction started there), and all gradients."""
@@ -190,7 +191,8 @@ CELLS = {
 
 
 @pytest.mark.parametrize("kind", list(CELLS))
-@pytest.mark.parametrize("batched,with_hx,bias", [(True, True, True), (True, False, False), (False, True, True)])
+@pytest.mark.parametrize("batched,with_hx,bias",
+                         [(True, True, True), (True, False, False), (False, True, True)])
 def test_cell_matches_torch(kind, batched, with_hx, bias):
     cr_cls, t_cls, extra = CELLS[kind]
     N, D, H = 3, 4, 5

@@ -199,9 +199,12 @@ def test_ops_without_bias_or_initial_state():
     rng = np.random.default_rng(4)
     T, N, D, H = 3, 2, 2, 2
     x = _t(rng, T, N, D)
-    assert cr.gradcheck(lambda x, a, b: R.LSTMLayer.apply(x, None, None, a, b), [x, _t(rng, 4 * H, D), _t(rng, 4 * H, H)])
-    assert cr.gradcheck(lambda x, a, b: R.GRULayer.apply(x, None, a, b, variant="cho"), [x, _t(rng, 3 * H, D), _t(rng, 3 * H, H)])
-    assert cr.gradcheck(lambda x, a, b: R.RNNLayer.apply(x, None, a, b), [x, _t(rng, H, D), _t(rng, H, H)])
+    assert cr.gradcheck(lambda x, a, b: R.LSTMLayer.apply(x, None, None, a, b),
+                        [x, _t(rng, 4 * H, D), _t(rng, 4 * H, H)])
+    assert cr.gradcheck(lambda x, a, b: R.GRULayer.apply(x, None, a, b, variant="cho"),
+                        [x, _t(rng, 3 * H, D), _t(rng, 3 * H, H)])
+    assert cr.gradcheck(lambda x, a, b: R.RNNLayer.apply(x, None, a, b),
+                        [x, _t(rng, H, D), _t(rng, H, H)])
 
 
 # -- variable lengths: a padded batch equals each sequence alone ------------------------------------
@@ -277,15 +280,141 @@ def test_saturated_gates_no_warnings_float32():
 
 
 def test_long_sequence_no_recursion_and_float32_close_to_torch():
-    """T = 1000: one fused op per layer direction, so backward is shallow; float32 against torch."""
+    """T = 600: one fused op per layer direction, so backward is shallow; float32 against torch
+    (run on one torch thread: on a busy machine its spinning threads take seconds here)."""
     tm = torch.nn.LSTM(3, 8)
     cm = nn.LSTM(3, 8)
     cm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
-    x = np.random.default_rng(0).standard_normal((1000, 2, 3)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((600, 2, 3)).astype(np.float32)
     xc, xt = cr.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     oc, _ = cm(xc)
-    ot, _ = tm(xt)
     oc.sum().backward()
-    ot.sum().backward()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ot, _ = tm(xt)
+        ot.sum().backward()
+    finally:
+        torch.set_num_threads(threads)
     np.testing.assert_allclose(oc.data, ot.detach().numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(xc.grad.data, xt.grad.numpy(), rtol=1e-3, atol=1e-4)
+
+
+# -- the machinery behind the speed: chunked backward on a worker thread, pooled buffers, ---------
+# -- the embedding-fused first layer, the BLAS thread switch ----------------------------------------
+def _grads_of(model, emb, idx, dense):
+    model.zero_grad()
+    emb.zero_grad()
+    x = emb(idx)
+    if dense:                                    # a plain tensor: no embedding fusion
+        x = cr.tensor(x.data.copy(), requires_grad=True)
+    out, state = model(x)
+    h = state[0] if isinstance(state, tuple) else state
+    rng = np.random.default_rng(3)
+    ((out * cr.tensor(rng.standard_normal(out.shape))).sum()
+     + (h * cr.tensor(rng.standard_normal(h.shape))).sum()).backward()
+    gs = {n: p.grad.data.copy() for n, p in model.named_parameters()}
+    gs["input"] = (x.grad if dense else emb.weight.grad).data.copy()
+    return out.data.copy(), gs
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.LSTM(4, 5, num_layers=2, bidirectional=True, batch_first=True, dtype="float64"),
+    lambda: nn.LSTM(4, 5, peephole=True, dtype="float64"),
+    lambda: nn.GRU(4, 5, bidirectional=True, batch_first=True, dtype="float64"),
+    lambda: nn.GRU(4, 5, variant="cho", batch_first=True, dtype="float64"),
+    lambda: nn.RNN(4, 5, bidirectional=True, dtype="float64"),
+])
+def test_chunked_worker_backward_and_fused_embedding_agree(make, monkeypatch):
+    """Backward computed by chunks on the worker thread (chunk of 2 steps here) equals the
+    single-pass one; the embedding-fused first layer equals feeding the looked-up vectors."""
+    cr.manual_seed(0)
+    m = make()
+    emb = nn.Embedding(6, 4, dtype="float64")
+    idx = np.random.default_rng(0).integers(0, 6, (3, 9) if m.batch_first else (9, 3))
+    monkeypatch.setattr(R, "overlap_backward", False)
+    out0, g0 = _grads_of(m, emb, idx, dense=True)
+    monkeypatch.setattr(R, "overlap_backward", True)
+    monkeypatch.setattr(R, "_chunk_steps", 2)
+    for dense in (True, False):
+        out, g = _grads_of(m, emb, idx, dense)
+        np.testing.assert_allclose(out, out0, rtol=1e-13, atol=1e-14)
+        if not dense:                            # the table's gradient: scatter the dense one
+            ref = np.zeros_like(g["input"])
+            np.add.at(ref, idx, g0["input"])
+            g0 = {**g0, "input": ref}
+        for k in g0:
+            np.testing.assert_allclose(g[k], g0[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_embedding_fusion_is_taken(monkeypatch):
+    seen = []
+    orig = R.LSTMLayer.forward
+
+    def spy(self, x, *a, **kw):
+        seen.append(kw.get("tokens") is not None)
+        return orig(self, x, *a, **kw)
+
+    monkeypatch.setattr(R.LSTMLayer, "forward", spy)
+    emb, lstm = nn.Embedding(10, 3), nn.LSTM(3, 4, num_layers=2, batch_first=True)
+    lstm(emb(np.zeros((4, 16), dtype=np.int64)))
+    assert seen == [True, False]                 # first layer only
+    seen.clear()
+    lstm(emb(np.zeros((2, 3), dtype=np.int64)))  # more table rows than tokens: not worth it
+    assert seen == [False, False]
+    seen.clear()
+    with cr.no_grad():
+        lstm(emb(np.zeros((4, 16), dtype=np.int64)))
+    assert seen == [False, False]
+
+
+def test_pooled_buffers_never_alias_results():
+    """Outputs and carried states stay intact while later calls reuse the pooled buffers."""
+    m = nn.LSTM(3, 4, batch_first=True, dtype="float64")
+    x = cr.tensor(np.random.default_rng(0).standard_normal((2, 5, 3)), requires_grad=True)
+    out1, (h1, c1) = m(x)
+    keep = [out1.data.copy(), h1.data.copy(), c1.data.copy()]
+    out1.sum().backward()                         # frees the first call's buffers to the pool
+    for _ in range(3):
+        o, (h, c) = m(x * 2.0, (h1.detach(), c1.detach()))
+        o.sum().backward()
+    for a, b in zip([out1, h1, c1], keep):
+        np.testing.assert_array_equal(a.data, b)
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
+def test_retain_graph_second_backward(cls):
+    m = cls(3, 4, batch_first=True, dtype="float64")
+    x = cr.tensor(np.random.default_rng(1).standard_normal((2, 40, 3)), requires_grad=True)
+    out, _ = m(x)
+    loss = (out * out).sum()
+    loss.backward(retain_graph=True)
+    g1 = {n: p.grad.data.copy() for n, p in m.named_parameters()}
+    gx = x.grad.data.copy()
+    loss.backward()
+    for n, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.data, 2 * g1[n], rtol=1e-13, err_msg=n)
+    np.testing.assert_allclose(x.grad.data, 2 * gx, rtol=1e-13)
+
+
+def test_no_grad_forward_equals_recorded_forward():
+    m = nn.LSTM(3, 4, peephole=True, bidirectional=True, dtype="float64")
+    x = cr.tensor(np.random.default_rng(2).standard_normal((6, 2, 3)))
+    with cr.no_grad():
+        a, (ha, ca) = m(x, lengths=[6, 3])
+    b, (hb, cb) = m(x, lengths=[6, 3])
+    for u, v in ((a, b), (ha, hb), (ca, cb)):
+        np.testing.assert_array_equal(u.data, v.data)
+
+
+def test_loop_blas_thread_switch_restores_the_count():
+    lb = R._loop_blas
+    with lb:
+        pass
+    if lb.get is None:
+        pytest.skip("no OpenBLAS found through ctypes")
+    before = lb.get()
+    m = nn.GRU(3, 4)
+    out, _ = m(cr.randn(50, 2, 3, requires_grad=True))
+    out.sum().backward()
+    assert lb.get() == before

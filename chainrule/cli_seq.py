@@ -1,0 +1,517 @@
+"""The sequence-model subcommands of ``chainrule`` (registered by ``chainrule.cli.build_parser``):
+
+    chainrule train-char input.txt --out runs/char          # character LM, truncated BPTT
+    chainrule generate runs/char --length 500 --temperature 0.8 --top-k 10 --prime "The " --seed 1
+    chainrule sentiment reviews.tsv --epochs 10              # many-to-one LSTM classifier
+    chainrule seq2seq --task reverse                         # encoder-decoder, exact-match accuracy
+    chainrule mnist1d-seq --model gru                        # or --model tdnn
+    chainrule gradient-flow --out gradient_flow.png          # vanishing / exploding, clipping
+
+Each ends with a line ``name=value`` (``checkpoint=``, ``test_accuracy=``, ``exact_match=``, ``png=``)
+except ``generate``, which prints only the generated text.
+"""
+import argparse
+import csv
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+CHAR_CKPT = "char_rnn.ckpt"
+SENTIMENT_CKPT = "sentiment.ckpt"
+SEQ2SEQ_CKPT = "seq2seq.ckpt"
+
+
+def _cli():
+    from . import cli
+    return cli
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
+    return v
+
+
+def _unit_interval(text):
+    """A fraction in [0, 1)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
+    return v
+
+
+def add_commands(sub):
+    """Add the sequence subcommands to the ``chainrule`` parser's subparsers ``sub``."""
+    cli = _cli()
+    HF, pos_int, pos_float = cli._HelpFormatter, cli._positive_int, cli._positive_float
+
+    # -- train-char ---------------------------------------------------------------------------------
+    c = sub.add_parser(
+        "train-char", help="train a character-level language model on a text file",
+        description="Train a character-level LSTM language model (Embedding -> LSTM -> Linear) on "
+                    "TEXTFILE with truncated back-propagation through time: the text is cut into "
+                    "--batch-size streams walked in chunks of --seq-len characters, the hidden "
+                    "state carried from chunk to chunk, gradients clipped to --clip. The last "
+                    "--val-fraction of the text is held out. Writes OUT/char_rnn.ckpt (after every "
+                    "epoch) and OUT/history.csv, prints a sample, and ends with "
+                    "'checkpoint=<path>'. Then: chainrule generate OUT.",
+        formatter_class=HF)
+    c.add_argument("textfile", metavar="TEXTFILE", help="a UTF-8 text file (any language)")
+    c.add_argument("--out", required=True, metavar="DIR", help="where to write the checkpoint")
+    m = c.add_argument_group("model")
+    m.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent layer")
+    m.add_argument("--embedding-dim", type=pos_int, default=64, help="character embedding size")
+    m.add_argument("--hidden", type=pos_int, default=128, help="hidden units per layer")
+    m.add_argument("--layers", type=pos_int, default=1, help="stacked recurrent layers")
+    m.add_argument("--dropout", type=_unit_interval, default=0.0, help="dropout between layers")
+    o = c.add_argument_group("training")
+    o.add_argument("--epochs", type=pos_int, default=20, help="passes over the text")
+    o.add_argument("--seq-len", type=pos_int, default=64,
+                   help="truncated-BPTT chunk: steps back-propagated through")
+    o.add_argument("--batch-size", type=pos_int, default=32, help="parallel streams of text")
+    o.add_argument("--lr", type=pos_float, default=2e-3, help="Adam learning rate")
+    o.add_argument("--clip", type=pos_float, default=5.0, help="gradient-norm clipping threshold")
+    o.add_argument("--val-fraction", type=_unit_interval, default=0.1,
+                   help="share of the text (its end) held out for validation")
+    o.add_argument("--seed", type=int, default=0, help="seed for initialisation and offsets")
+    o.add_argument("--sample-length", type=_nonneg_int, default=200,
+                   help="characters of the sample printed at the end (0: none)")
+    o.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    c.set_defaults(func=cmd_train_char)
+
+    # -- generate -----------------------------------------------------------------------------------
+    g = sub.add_parser(
+        "generate", help="generate text with a trained character language model",
+        description="Load a checkpoint written by 'chainrule train-char' (or its OUT directory) "
+                    "and print --prime followed by --length generated characters. Each character "
+                    "is drawn from softmax(logits / --temperature) restricted to the --top-k most "
+                    "likely ones (--top-k 1: greedy, the same text every time).",
+        formatter_class=HF)
+    g.add_argument("checkpoint", metavar="CHECKPOINT", help="char_rnn.ckpt, or the train-char --out DIR")
+    g.add_argument("--length", type=_nonneg_int, default=300, help="characters to generate")
+    g.add_argument("--temperature", type=pos_float, default=1.0,
+                   help="< 1: safer, more repetitive; > 1: more surprising")
+    g.add_argument("--top-k", type=_nonneg_int, default=0,
+                   help="sample among the k most likely characters only (0: all)")
+    g.add_argument("--prime", default=None,
+                   help="text to start from (default: the first character of the training text)")
+    g.add_argument("--seed", type=int, default=None, help="seed for sampling (default: random)")
+    g.set_defaults(func=cmd_generate)
+
+    # -- sentiment ----------------------------------------------------------------------------------
+    s = sub.add_parser(
+        "sentiment", aliases=["train-sentiment"],
+        help="train a many-to-one LSTM text classifier on a CSV/TSV of (text, label)",
+        description="Read TRAIN (CSV or TSV: a text column and a label column, an optional header "
+                    "row), tokenize, build a vocabulary with <pad> and <unk> from the training "
+                    "texts, and train Embedding -> LSTM -> Linear on each text's final state "
+                    "(variable lengths, padding never read). Tests on --test, or on a held-out "
+                    "--test-fraction of TRAIN; ends with 'test_accuracy=<fraction>'.",
+        formatter_class=HF)
+    s.add_argument("train", metavar="TRAIN", help="CSV/TSV file of (text, label) rows")
+    s.add_argument("--test", metavar="TEST", help="a separate test file in the same format")
+    s.add_argument("--test-fraction", type=cli._fraction, default=0.2,
+                   help="without --test: the share of TRAIN held out for the test")
+    s.add_argument("--val-fraction", type=_unit_interval, default=0.1,
+                   help="share of the training rows used for per-epoch validation (0: none)")
+    s.add_argument("--text-column", default=None, help="name or index of the text column")
+    s.add_argument("--label-column", default=None, help="name or index of the label column")
+    s.add_argument("--min-freq", type=pos_int, default=1, help="rarer words become <unk>")
+    s.add_argument("--max-len", type=pos_int, default=200, help="tokens kept per text")
+    m = s.add_argument_group("model")
+    m.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent layer")
+    m.add_argument("--embedding-dim", type=pos_int, default=32, help="word embedding size")
+    m.add_argument("--hidden", type=pos_int, default=64, help="hidden units")
+    m.add_argument("--bidirectional", action="store_true", help="read the texts both ways")
+    m.add_argument("--dropout", type=_unit_interval, default=0.0, help="dropout before the classifier")
+    o = s.add_argument_group("training")
+    o.add_argument("--epochs", type=pos_int, default=10, help="passes over the training rows")
+    o.add_argument("--batch-size", type=pos_int, default=32, help="texts per step")
+    o.add_argument("--lr", type=pos_float, default=3e-3, help="Adam learning rate")
+    o.add_argument("--clip", type=pos_float, default=1.0, help="gradient-norm clipping threshold")
+    o.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation, shuffling")
+    o.add_argument("--out", metavar="DIR", help="write the model, vocabulary and classes here")
+    o.add_argument("--predict", action="append", metavar="TEXT", default=[],
+                   help="after training, classify this text (repeatable)")
+    o.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+    s.set_defaults(func=cmd_sentiment)
+
+    # -- seq2seq ------------------------------------------------------------------------------------
+    q = sub.add_parser(
+        "seq2seq", help="train an encoder-decoder on a generated task; report exact-match accuracy",
+        description="Generate a task (reverse: a digit string -> reversed; sort: -> its digits "
+                    "sorted; dates: 'March 7, 2024' / '07/03/2024' / ... -> '2024-03-07'), train "
+                    "an encoder-decoder (the encoder's final state starts the decoder) with "
+                    "teacher forcing, decode held-out sources greedily and end with "
+                    "'exact_match=<fraction>' (whole output sequence right).",
+        formatter_class=HF)
+    q.add_argument("--task", choices=["reverse", "sort", "dates"], default="reverse",
+                   help="the task to learn")
+    q.add_argument("--train-size", type=pos_int, default=20000, help="training pairs")
+    q.add_argument("--test-size", type=pos_int, default=1000,
+                   help="held-out pairs (sources never seen in training)")
+    q.add_argument("--min-len", type=pos_int, default=3, help="reverse/sort: shortest source")
+    q.add_argument("--max-len", type=pos_int, default=10, help="reverse/sort: longest source")
+    m = q.add_argument_group("model")
+    m.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent layers")
+    m.add_argument("--embedding-dim", type=pos_int, default=32, help="token embedding size")
+    m.add_argument("--hidden", type=pos_int, default=128, help="hidden units")
+    o = q.add_argument_group("training")
+    o.add_argument("--epochs", type=pos_int, default=8, help="passes over the training pairs")
+    o.add_argument("--batch-size", type=pos_int, default=64, help="pairs per step")
+    o.add_argument("--lr", type=pos_float, default=3e-3, help="Adam learning rate (cosine decay)")
+    o.add_argument("--clip", type=pos_float, default=1.0, help="gradient-norm clipping threshold")
+    o.add_argument("--seed", type=int, default=0, help="seed for data and initialisation")
+    o.add_argument("--out", metavar="DIR", help="write the model and vocabularies here")
+    q.set_defaults(func=cmd_seq2seq)
+
+    # -- mnist1d-seq --------------------------------------------------------------------------------
+    n = sub.add_parser(
+        "mnist1d-seq", help="classify MNIST-1D as sequences with a GRU or a TDNN",
+        description="MNIST-1D (4000 training and 1000 test signals of 40 samples, 10 classes) read "
+                    "as a sequence: a GRU over the 40 steps (its final state -> Linear), or a "
+                    "time-delay network (Conv1d layers with dilations 1, 2, 4, 8 over time, "
+                    "average over time -> Linear). Ends with 'test_accuracy=<fraction>'.",
+        formatter_class=HF)
+    n.add_argument("--model", choices=["gru", "tdnn"], default="gru", help="the architecture")
+    n.add_argument("--hidden", type=pos_int, default=128, help="GRU hidden units")
+    n.add_argument("--channels", type=pos_int, default=64, help="TDNN channels per layer")
+    n.add_argument("--epochs", type=pos_int, default=None,
+                   help="passes over the training set (default: 40 for gru, 60 for tdnn)")
+    n.add_argument("--batch-size", type=pos_int, default=64, help="signals per step")
+    n.add_argument("--lr", type=pos_float, default=None,
+                   help="Adam learning rate (default: 3e-3 for gru, 3e-3 for tdnn), cosine decay")
+    n.add_argument("--clip", type=pos_float, default=1.0, help="gradient-norm clipping threshold")
+    n.add_argument("--val-fraction", type=_unit_interval, default=0.0,
+                   help="share of the training set used for per-epoch validation (0: none)")
+    n.add_argument("--seed", type=int, default=0, help="seed for initialisation and shuffling")
+    n.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+    n.set_defaults(func=cmd_mnist1d_seq)
+
+    # -- gradient-flow ------------------------------------------------------------------------------
+    f = sub.add_parser(
+        "gradient-flow", help="plot how gradients vanish or explode through time (PNG)",
+        description="For a vanilla RNN and an LSTM, plot ||dL/dh_t|| against t for a loss on the "
+                    "last state of a --seq-len step sequence, then train an exploding RNN with "
+                    "and without gradient clipping. Writes a PNG; ends with 'png=<path>'.",
+        formatter_class=HF)
+    f.add_argument("--out", default="gradient_flow.png", metavar="PNG", help="the image to write")
+    f.add_argument("--seq-len", type=pos_int, default=100, help="steps back through time")
+    f.add_argument("--hidden", type=pos_int, default=32, help="hidden units")
+    f.add_argument("--clip-steps", type=pos_int, default=200, help="SGD steps of the clipping runs")
+    f.add_argument("--max-norm", type=pos_float, default=1.0, help="clipping threshold")
+    f.add_argument("--seed", type=int, default=0, help="seed")
+    f.add_argument("--dpi", type=pos_int, default=110, help="image resolution (dots per inch)")
+    f.set_defaults(func=cmd_gradient_flow)
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+def _checkpoint_path(target, name):
+    if os.path.isdir(target):
+        path = os.path.join(target, name)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{target} holds no {name}")
+        return path
+    if not os.path.exists(target):
+        raise FileNotFoundError(f"no such checkpoint: {target}")
+    return target
+
+
+def _bar(total, desc, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, unit="chunk", file=sys.stderr)
+
+
+def _epoch_printer(epochs):
+    """A callback printing one line per epoch: loss, accuracy (and validation), time."""
+    from .train import LambdaCallback
+
+    def show(epoch, logs):
+        parts = [f"{k}={logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                 if k in logs]
+        print(f"epoch {epoch + 1}/{epochs}  " + "  ".join(parts) + f"  ({logs.get('time', 0):.1f} s)",
+              flush=True)
+    return LambdaCallback(on_epoch_end=show)
+
+
+def _write_history(path, history):
+    keys = [k for k in history if history[k]]
+    n = max(len(history[k]) for k in keys)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["epoch"] + keys)
+        for i in range(n):
+            w.writerow([i + 1] + [f"{history[k][i]:.6g}" for k in keys])
+
+
+# -- train-char / generate --------------------------------------------------------------------------
+
+def cmd_train_char(args):
+    from .data.text import read_text
+    from .models.char_rnn import sample, save_char_rnn, train_char_rnn
+
+    text = read_text(args.textfile)
+    os.makedirs(args.out, exist_ok=True)
+    ckpt = os.path.join(args.out, CHAR_CKPT)
+    print(f"text: {args.textfile}, {len(text)} characters, {len(set(text))} distinct")
+    settings = {k: getattr(args, k) for k in ("cell", "embedding_dim", "hidden", "layers", "dropout",
+                                              "epochs", "seq_len", "batch_size", "lr", "clip",
+                                              "val_fraction", "seed")}
+    history = {"loss": [], "val_loss": [], "time": []}
+    bar = {"b": None}
+    state = {}
+
+    def progress(i, n, loss):
+        if bar["b"] is None:
+            bar["b"] = _bar(n, "train-char", args.progress)
+        if bar["b"] is not None:
+            bar["b"].update(1)
+            bar["b"].set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+    def on_epoch_end(epoch, logs):
+        if bar["b"] is not None:
+            bar["b"].close()
+            bar["b"] = None
+        for k in history:
+            if k in logs:
+                history[k].append(logs[k])
+        val = f"  val_loss={logs['val_loss']:.4f}" if "val_loss" in logs else ""
+        print(f"epoch {epoch + 1}/{args.epochs}  loss={logs['loss']:.4f}{val}  ({logs['time']:.1f} s)",
+              flush=True)
+        save_char_rnn(ckpt, state["model"], state["vocab"], start=text[0], source=args.textfile,
+                      settings=settings, epoch=epoch + 1, history=history)
+
+    from .data.text import CharVocabulary
+    from .models.char_rnn import CharRNN
+    from . import manual_seed
+    vocab = CharVocabulary.build(text)
+    manual_seed(args.seed)
+    model = CharRNN(len(vocab), args.embedding_dim, args.hidden, args.layers, args.dropout, args.cell)
+    state.update(model=model, vocab=vocab)
+    print(f"vocabulary: {len(vocab)} characters; model: {model.num_parameters()} parameters")
+    t0 = time.perf_counter()
+    train_char_rnn(text, vocab=vocab, model=model, epochs=args.epochs, seq_len=args.seq_len,
+                   batch_size=args.batch_size, lr=args.lr, clip=args.clip,
+                   val_fraction=args.val_fraction, seed=args.seed, on_epoch_end=on_epoch_end,
+                   progress=progress)
+    _write_history(os.path.join(args.out, "history.csv"), history)
+    print(f"trained in {time.perf_counter() - t0:.1f} s")
+    if history["val_loss"]:
+        v = history["val_loss"][-1]
+        print(f"val_loss={v:.4f} ({v / math.log(2):.3f} bits per character)")
+    if args.sample_length:
+        print("sample (temperature 0.8, top-k 10):")
+        print(sample(model, vocab, text[0], args.sample_length, temperature=0.8, top_k=10,
+                     seed=args.seed))
+    print(f"checkpoint={ckpt}")
+    return 0
+
+
+def cmd_generate(args):
+    from .models.char_rnn import load_char_rnn, sample
+
+    path = _checkpoint_path(args.checkpoint, CHAR_CKPT)
+    model, vocab, meta = load_char_rnn(path)
+    prime = args.prime if args.prime is not None else meta.get("start") or vocab.token(0)
+    text = sample(model, vocab, prime, args.length, temperature=args.temperature,
+                  top_k=args.top_k or None, seed=args.seed)
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+# -- sentiment --------------------------------------------------------------------------------------
+
+def _col(spec):
+    if spec is None:
+        return None
+    return int(spec) if spec.lstrip("-").isdigit() else spec
+
+
+def cmd_sentiment(args):
+    from . import manual_seed, nn, optim, save
+    from .data import train_val_split
+    from .data.text import Vocabulary, read_labeled_text, tokenize
+    from .models.sequence import SequenceClassifier
+    from .train import Trainer
+
+    texts, labels, classes = read_labeled_text(args.train, text_column=_col(args.text_column),
+                                               label_column=_col(args.label_column))
+    if len(classes) < 2:
+        raise ValueError(f"{args.train}: all rows have the label {classes[0]!r}; need two classes")
+    if args.test:
+        te_texts, y_te, _ = read_labeled_text(args.test, text_column=_col(args.text_column),
+                                              label_column=_col(args.label_column), classes=classes)
+        tr_idx = np.arange(len(texts))
+        y_tr = labels
+    else:
+        idx = np.arange(len(texts))
+        tr_idx, te_idx, y_tr, y_te = train_val_split(idx, labels, val_fraction=args.test_fraction,
+                                                     seed=args.seed, stratify=labels)
+        te_texts = [texts[i] for i in te_idx]
+    tr_texts = [texts[i] for i in tr_idx]
+    val = None
+    if args.val_fraction:
+        sub_tr, sub_val, y_tr, y_val = train_val_split(np.arange(len(tr_texts)), y_tr,
+                                                       val_fraction=args.val_fraction,
+                                                       seed=args.seed + 1, stratify=y_tr)
+        val_texts = [tr_texts[i] for i in sub_val]
+        tr_texts = [tr_texts[i] for i in sub_tr]
+    tr_tok = [tokenize(t) for t in tr_texts]
+    vocab = Vocabulary.build(tr_tok, min_freq=args.min_freq)
+    X_tr, _ = vocab.encode_batch(tr_tok, max_len=args.max_len)
+    X_te, _ = vocab.encode_batch([tokenize(t) for t in te_texts], max_len=args.max_len)
+    if args.val_fraction:
+        X_val, _ = vocab.encode_batch([tokenize(t) for t in val_texts], max_len=args.max_len)
+        val = (X_val, y_val)
+    print(f"{len(tr_texts)} training, {0 if val is None else len(val[1])} validation, "
+          f"{len(te_texts)} test texts; classes {classes}; vocabulary {len(vocab)} "
+          f"(<pad>, <unk>, {len(vocab) - 2} words)")
+    manual_seed(args.seed)
+    model = SequenceClassifier(len(vocab), len(classes), args.embedding_dim, args.hidden,
+                               cell=args.cell, bidirectional=args.bidirectional,
+                               dropout=args.dropout, padding_idx=vocab.pad_index)
+    opt = optim.Adam(model.parameters(), lr=args.lr)
+    trainer = Trainer(model, opt, clip_grad_norm=args.clip,
+                      scheduler=optim.CosineAnnealingLR(opt, T_max=args.epochs, eta_min=args.lr / 20))
+    t0 = time.perf_counter()
+    trainer.fit((X_tr, y_tr), epochs=args.epochs, val_data=val, batch_size=args.batch_size,
+                seed=args.seed, progress=args.progress, callbacks=[_epoch_printer(args.epochs)])
+    print(f"trained in {time.perf_counter() - t0:.1f} s")
+    res = trainer.evaluate((X_te, y_te))
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, SENTIMENT_CKPT)
+        save({"kind": "chainrule.sentiment", "config": model.config(), "classes": list(classes),
+              "vocab": vocab.state_dict(), "model": model.state_dict()}, path)
+        print(f"checkpoint: {path}")
+    if args.predict:
+        model.eval()
+        from .autograd import no_grad
+        ids, _ = vocab.encode_batch([tokenize(t) for t in args.predict], max_len=args.max_len)
+        with no_grad():
+            p = model(ids).softmax(axis=1).data
+        for t, row in zip(args.predict, p):
+            k = int(row.argmax())
+            print(f"{classes[k]}\t{row[k]:.3f}\t{t}")
+    print(f"test_loss={res['loss']:.4f}")
+    print(f"test_accuracy={res['accuracy']:.4f}")
+    return 0
+
+
+# -- seq2seq ----------------------------------------------------------------------------------------
+
+def cmd_seq2seq(args):
+    from . import manual_seed, save
+    from .models.seq2seq import (Seq2Seq, build_vocabs, exact_match_accuracy, make_task,
+                                 train_seq2seq)
+
+    if args.min_len > args.max_len:
+        raise ValueError(f"--min-len {args.min_len} is larger than --max-len {args.max_len}")
+    train = make_task(args.task, args.train_size, args.min_len, args.max_len, seed=args.seed)
+    test = make_task(args.task, args.test_size, args.min_len, args.max_len, seed=args.seed + 10_000,
+                     exclude={"".join(s) for s, _ in train})
+    src_vocab, tgt_vocab = build_vocabs(train)
+    manual_seed(args.seed)
+    model = Seq2Seq(len(src_vocab), len(tgt_vocab), args.embedding_dim, args.hidden, cell=args.cell,
+                    bos_index=tgt_vocab.bos_index, eos_index=tgt_vocab.eos_index,
+                    pad_index=tgt_vocab.pad_index)
+    ex = train[0]
+    print(f"task {args.task}: {len(train)} training pairs, {len(test)} held-out; e.g. "
+          f"{''.join(ex[0])!r} -> {''.join(ex[1])!r}; model: {model.num_parameters()} parameters")
+    val = test[:min(200, len(test))]
+
+    def on_epoch_end(epoch, logs):
+        print(f"epoch {epoch + 1}/{args.epochs}  loss={logs['loss']:.4f}  "
+              f"held-out exact match (first {len(val)})={logs['val_exact_match']:.3f}  "
+              f"({logs['time']:.1f} s)", flush=True)
+
+    t0 = time.perf_counter()
+    train_seq2seq(model, train, src_vocab, tgt_vocab, epochs=args.epochs, batch_size=args.batch_size,
+                  lr=args.lr, clip=args.clip, seed=args.seed, val_pairs=val, on_epoch_end=on_epoch_end)
+    print(f"trained in {time.perf_counter() - t0:.1f} s")
+    acc, preds = exact_match_accuracy(model, test, src_vocab, tgt_vocab, return_predictions=True)
+    for (s, t), p in list(zip(test, preds))[:5]:
+        mark = "ok " if p == list(t) else "BAD"
+        print(f"  {mark} {''.join(s)!r:>24} -> {''.join(p)!r}  (want {''.join(t)!r})")
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, SEQ2SEQ_CKPT)
+        save({"kind": "chainrule.seq2seq", "task": args.task, "config": model.config(),
+              "src_vocab": src_vocab.state_dict(), "tgt_vocab": tgt_vocab.state_dict(),
+              "model": model.state_dict()}, path)
+        print(f"checkpoint: {path}")
+    print(f"exact_match={acc:.4f}")
+    return 0
+
+
+# -- mnist1d-seq ------------------------------------------------------------------------------------
+
+def cmd_mnist1d_seq(args):
+    from . import manual_seed, optim
+    from .data import train_val_split
+    from .data.datasets import mnist1d
+    from .models.sequence import TDNN, GRUClassifier
+    from .train import Trainer
+
+    X_tr, y_tr, X_te, y_te = mnist1d()
+    val = None
+    if args.val_fraction:
+        X_tr, X_val, y_tr, y_val = train_val_split(X_tr, y_tr, val_fraction=args.val_fraction,
+                                                   seed=args.seed, stratify=y_tr)
+        val = (X_val, y_val)
+    manual_seed(args.seed)
+    if args.model == "gru":
+        model = GRUClassifier(1, args.hidden, 10)
+        epochs, lr = args.epochs or 40, args.lr or 3e-3
+    else:
+        model = TDNN(1, 10, channels=args.channels)
+        epochs, lr = args.epochs or 60, args.lr or 3e-3
+    print(f"mnist1d: {len(X_tr)} training, {len(X_te)} test signals of {X_tr.shape[1]} steps; "
+          f"{args.model}: {model.num_parameters()} parameters")
+    opt = optim.Adam(model.parameters(), lr=lr)
+    trainer = Trainer(model, opt, clip_grad_norm=args.clip,
+                      scheduler=optim.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 50))
+    t0 = time.perf_counter()
+    trainer.fit((X_tr, y_tr), epochs=epochs, val_data=val, batch_size=args.batch_size,
+                seed=args.seed, progress=args.progress, callbacks=[_epoch_printer(epochs)])
+    print(f"trained in {time.perf_counter() - t0:.1f} s")
+    res = trainer.evaluate((X_te, y_te))
+    print(f"test_loss={res['loss']:.4f}")
+    print(f"test_accuracy={res['accuracy']:.4f}")
+    return 0
+
+
+# -- gradient-flow ----------------------------------------------------------------------------------
+
+def cmd_gradient_flow(args):
+    from .viz.gradient_flow import plot_gradient_flow
+
+    d = plot_gradient_flow(args.out, seq_len=args.seq_len, hidden_size=args.hidden,
+                           clip_steps=args.clip_steps, max_norm=args.max_norm, seed=args.seed,
+                           dpi=args.dpi)
+    for label, n in d["norms"].items():
+        print(f"{label}: ||dL/dh_1|| / ||dL/dh_T|| = {n[0] / n[-1]:.3g}")
+    for name, r in d["clipping"].items():
+        ls = r["loss"]
+        fin = ls[np.isfinite(ls)]
+        end = f"final loss {fin[-1]:.4f}" if len(fin) == len(ls) else \
+            f"diverged at step {len(fin) + 1}"
+        print(f"clipping run, {name}: {end}")
+    print(f"png={d['path']}")
+    return 0
