@@ -18,7 +18,9 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
 
 import chainrule as cr  # noqa: E402
 from chainrule import nn, optim  # noqa: E402
@@ -104,6 +106,14 @@ def w2():
                       lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9))
 
 
+@workload("W3")
+def w3():
+    """Character LSTM: vocabulary 65, embedding 64, LSTM 128, T=64, batch 32, linear head,
+    cross-entropy over all steps, clip norm 5, Adam (see benchmarks/w3_lstm.py)."""
+    from w3_lstm import w3 as build
+    return build()
+
+
 def _step_pair(cm, tm, x, y, make_cr_opt, make_torch_opt):
     import torch
     copt, topt = make_cr_opt(cm.parameters()), make_torch_opt(tm.parameters())
@@ -170,8 +180,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     import torch
     tuned = all(os.environ.get(k) == v for k, v in MALLOC_ENV.items())
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# numpy {np.__version__}, torch {torch.__version__} (threads {torch.get_num_threads()}), "
-          f"cpus {os.cpu_count()}, malloc tuning {'on' if tuned else 'off'}", flush=True)
+          f"cpus {os.cpu_count()}, malloc tuning {'on' if tuned else 'off'}, load average {load:.1f} "
+          f"(other processes on the cores distort the ratio)", flush=True)
     for name in args.workloads or sorted(WORKLOADS):
         if name not in WORKLOADS:
             p.error(f"unknown workload {name!r}; known: {sorted(WORKLOADS)}")
