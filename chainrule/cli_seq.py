@@ -186,11 +186,11 @@ def add_commands(sub):
     n.add_argument("--model", choices=["gru", "tdnn"], default="gru", help="the architecture")
     n.add_argument("--hidden", type=pos_int, default=128, help="GRU hidden units")
     n.add_argument("--channels", type=pos_int, default=64, help="TDNN channels per layer")
-    n.add_argument("--epochs", type=pos_int, default=None,
-                   help="passes over the training set (default: 40 for gru, 60 for tdnn)")
+    n.add_argument("--epochs", type=pos_int, default=40,
+                   help="passes over the training set")
     n.add_argument("--batch-size", type=pos_int, default=64, help="signals per step")
-    n.add_argument("--lr", type=pos_float, default=None,
-                   help="Adam learning rate (default: 3e-3 for gru, 3e-3 for tdnn), cosine decay")
+    n.add_argument("--lr", type=pos_float, default=3e-3,
+                   help="Adam learning rate, with cosine decay to lr/50")
     n.add_argument("--clip", type=pos_float, default=1.0, help="gradient-norm clipping threshold")
     n.add_argument("--val-fraction", type=_unit_interval, default=0.0,
                    help="share of the training set used for per-epoch validation (0: none)")
@@ -478,10 +478,9 @@ def cmd_mnist1d_seq(args):
     manual_seed(args.seed)
     if args.model == "gru":
         model = GRUClassifier(1, args.hidden, 10)
-        epochs, lr = args.epochs or 40, args.lr or 3e-3
     else:
         model = TDNN(1, 10, channels=args.channels)
-        epochs, lr = args.epochs or 60, args.lr or 3e-3
+    epochs, lr = args.epochs, args.lr
     print(f"mnist1d: {len(X_tr)} training, {len(X_te)} test signals of {X_tr.shape[1]} steps; "
           f"{args.model}: {model.num_parameters()} parameters")
     opt = optim.Adam(model.parameters(), lr=lr)

@@ -28,7 +28,7 @@ def train(kind, epochs=None, lr=3e-3, batch_size=64, seed=0, data=None, progress
           verbose=True, **kw):
     """Returns {'test_accuracy', 'seconds', 'parameters', 'history'}."""
     X_tr, y_tr, X_te, y_te = data if data is not None else mnist1d()
-    epochs = epochs or (40 if kind == "gru" else 60)
+    epochs = epochs or 40
     cr.manual_seed(seed)
     model = build(kind, **kw)
     opt = optim.Adam(model.parameters(), lr=lr)

@@ -44,10 +44,10 @@ class Dataset:
     """
 
     def __len__(self):
-        raise NotImplementedError(f"{type(self).__name__} must implement __len__")
+        raise TypeError(f"{type(self).__name__} must implement __len__")
 
     def __getitem__(self, index):
-        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
+        raise TypeError(f"{type(self).__name__} must implement __getitem__")
 
     def get_batch(self, indices):
         """The examples at ``indices`` (an int array (B,)) collated into a tuple of arrays (B, ...)."""

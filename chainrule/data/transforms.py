@@ -93,7 +93,7 @@ class Transform:
     """Base class: subclasses implement ``__call__(self, x, rng=None)`` on a batch (N, C, ...)."""
 
     def __call__(self, x, rng=None):
-        raise NotImplementedError(f"{type(self).__name__} must implement __call__(x, rng=None)")
+        raise TypeError(f"{type(self).__name__} must implement __call__(x, rng=None)")
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._repr_args().items())

@@ -181,8 +181,9 @@ def train_char_rnn(text, vocab=None, model=None, epochs=10, seq_len=64, batch_si
     text is the validation set. ``history``: per-epoch lists 'loss', 'val_loss' (nats per char;
     divide by ln 2 for bits) and 'time' (seconds).
 
-    ``on_epoch_end(epoch, logs)`` is called after each epoch; ``progress(step, n_steps, loss)``
-    after each chunk.
+    ``seed`` seeds chainrule's global generator (initialisation of a new model) and the offsets, so
+    a run repeats bit for bit. ``on_epoch_end(epoch, logs)`` is called after each epoch;
+    ``progress(step, n_steps, loss)`` after each chunk.
     """
     if not isinstance(text, str) or not text:
         raise ValueError("train_char_rnn: the text is empty")

@@ -162,8 +162,8 @@ class _ConvNd(Module):
                              f"kernel_size={self.kernel_size}, stride={self.stride}, "
                              f"dilation={self.dilation}")
         if padding_mode != "zeros":
-            raise NotImplementedError(f"{kind}: padding_mode={padding_mode!r} is not supported; "
-                                      f"only 'zeros'")
+            raise ValueError(f"{kind}: padding_mode={padding_mode!r} is not supported; "
+                             f"only 'zeros'")
         self.padding_mode = padding_mode
         if isinstance(padding, str):
             self.padding = padding

@@ -51,7 +51,7 @@ class _BatchNorm(Module):
             self.bias.data[...] = 0
 
     def _check(self, xd):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define _check(x), the input-shape check")
 
     def forward(self, x):
         xd = x.data if isinstance(x, Tensor) else np.asarray(x)

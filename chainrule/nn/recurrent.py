@@ -158,7 +158,7 @@ class RNNBase(Module):
         return self._check_state(hx, n, "h0"), None
 
     def _call_op(self, x, h0, c0, params, reverse, batch_first, lengths, emb=None):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define _call_op(), the fused op of one direction")
 
     def forward(self, x, hx=None, lengths=None):
         """x: (T, N, D) ((N, T, D) with batch_first) or unbatched (T, D); hx: initial state(s)

@@ -90,7 +90,8 @@ class LRScheduler:
         return self.get_lr()
 
     def get_lr(self):
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define get_lr(), the learning rates of the "
+                        f"current epoch, one per parameter group")
 
     def step(self):
         """Advance one epoch and set the new lr in every param group."""

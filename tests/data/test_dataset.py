@@ -89,7 +89,7 @@ def test_generic_dataset_batches_by_stacking():
 
 
 def test_base_dataset_is_abstract():
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(TypeError):
         len(Dataset())
 
 

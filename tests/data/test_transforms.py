@@ -243,12 +243,10 @@ def test_explicit_generator_is_repeatable():
         np.testing.assert_array_equal(p[0], q[0])
 
 
-def test_crop_is_vectorised_fast_enough():
-    import time
+def test_crop_and_flip_on_a_large_batch():
+    # no timing here (timings belong in benchmarks/); the batch is large enough that a per-image
+    # Python loop would show in the suite's runtime
     x = np.random.default_rng(0).random((256, 3, 32, 32), dtype=np.float32)
     t = Compose([RandomCrop(32, padding=4), RandomHorizontalFlip()])
-    t(x, rng(0))
-    start = time.perf_counter()
-    for _ in range(5):
-        t(x, rng(0))
-    assert (time.perf_counter() - start) / 5 < 0.25   # ~10 ms here; a generous bound
+    a, b = t(x, rng(0)), t(x, rng(0))
+    assert a.shape == x.shape and np.array_equal(a, b)

@@ -162,7 +162,7 @@ def test_groups_and_mode_errors():
         nn.Conv2d(3, 4, 3, stride=2, padding="same")
     with pytest.raises(ValueError, match="Conv1d: padding='same'"):
         nn.Conv1d(3, 4, 3, stride=3, padding="same")
-    with pytest.raises(NotImplementedError, match="padding_mode='reflect'"):
+    with pytest.raises(ValueError, match="padding_mode='reflect'"):
         nn.Conv2d(3, 4, 3, padding_mode="reflect")
     with pytest.raises(ValueError, match="output_padding .* must be smaller"):
         nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=2)

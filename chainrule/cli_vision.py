@@ -1,0 +1,370 @@
+"""Subcommands for transfer learning, image embeddings and captioning:
+
+    chainrule similar IMAGE_FOLDER --checkpoint MODEL --query IMAGE [-k 5] [--layer NAME]
+    chainrule transfer [--seeds 5] [--shots 10] [--plot transfer.png] [--save pretrained.ckpt]
+    chainrule train-captioner [--data captions.tsv | --synthetic 3000] --save captioner.ckpt
+    chainrule caption IMAGE [IMAGE ...] --checkpoint captioner.ckpt [--beam 3]
+
+Registered in ``chainrule.cli.build_parser`` through ``add_commands(sub)``.
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+VISION_FORMAT = "chainrule-vision-model"
+
+
+def _positive_int(text):
+    from .cli import _positive_int as check
+    return check(text)
+
+
+def _positive_float(text):
+    from .cli import _positive_float as check
+    return check(text)
+
+
+def _fraction(text):
+    from .cli import _fraction as check
+    return check(text)
+
+
+def _formatter():
+    from .cli import _HelpFormatter
+    return _HelpFormatter
+
+
+def add_commands(sub):
+    """Add 'similar', 'transfer', 'train-captioner' and 'caption' to the ``chainrule`` parser."""
+    fmt = _formatter()
+
+    s = sub.add_parser(
+        "similar", help="rank the images of a folder by similarity to a query image",
+        description="Turn every image of IMAGE_FOLDER (searched recursively) and the query image "
+                    "into feature vectors with a trained model (img2vec: the model cut after "
+                    "--layer; by default the input of its last Linear layer), and print the k "
+                    "most similar images by cosine similarity, best first: rank, similarity, path. "
+                    "The checkpoint may come from 'chainrule transfer --save', 'chainrule "
+                    "train-captioner' (its image encoder) or 'chainrule train --save' on digits.",
+        formatter_class=fmt)
+    s.add_argument("folder", metavar="IMAGE_FOLDER")
+    s.add_argument("--checkpoint", required=True, metavar="CKPT", help="the trained model")
+    s.add_argument("--query", required=True, metavar="IMAGE", help="the image to match")
+    s.add_argument("-k", "--top", type=_positive_int, default=5, dest="k",
+                   help="how many images to list")
+    s.add_argument("--layer", default=None,
+                   help="the layer whose output is the feature vector (a dotted module name such "
+                        "as '6'); default: the input of the last Linear layer (the captioner: its "
+                        "encoder's output)")
+    s.add_argument("--clusters", type=_positive_int, default=None, metavar="K",
+                   help="also group the folder's images into K clusters (k-means on the vectors) "
+                        "and print each cluster's members")
+    s.add_argument("--batch-size", type=_positive_int, default=256, help="images per batch")
+    s.set_defaults(func=cmd_similar)
+
+    t = sub.add_parser(
+        "transfer", help="the transfer-learning experiment: digits 0-4 -> digits 5-9",
+        description="Pretrain a ConvNet on the digits 0-4, then learn the digits 5-9 from only "
+                    "--shots labelled images per class: (a) from scratch, (b) a linear classifier "
+                    "on the frozen pretrained features, (c) fine-tuning every layer with a smaller "
+                    "learning rate for the pretrained ones, (d) fine-tuning the last two layers. "
+                    "Prints the test accuracies averaged over --seeds seeds as a table, then one "
+                    "line '<method>_accuracy=<mean>' per method.",
+        formatter_class=fmt)
+    t.add_argument("--seeds", type=_positive_int, default=5, help="repetitions (seeds 0..N-1)")
+    t.add_argument("--shots", type=_positive_int, default=10, help="labelled images per new class")
+    t.add_argument("--pretrain-epochs", type=_positive_int, default=20,
+                   help="epochs of pretraining on digits 0-4")
+    t.add_argument("--epochs", type=_positive_int, default=60,
+                   help="epochs on the few labelled images, for every method")
+    t.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
+    t.add_argument("--pretrained-lr-scale", type=_positive_float, default=0.1,
+                   help="(c): the pretrained layers learn at lr times this")
+    t.add_argument("--plot", metavar="PNG", help="write a bar chart of the accuracies here")
+    t.add_argument("--json", metavar="PATH", help="write the accuracies as JSON here")
+    t.add_argument("--save", metavar="CKPT",
+                   help="save the first seed's pretrained network here (for 'chainrule similar')")
+    t.set_defaults(func=cmd_transfer)
+
+    tc = sub.add_parser(
+        "train-captioner", help="train an image captioner (CNN encoder + LSTM decoder)",
+        description="Train a captioner on an image folder plus a captions file "
+                    "(image_name<TAB>caption per line, several lines per image allowed), or on a "
+                    "generated set of coloured shapes (the default). Holds out --val-fraction of "
+                    "the images, prints BLEU-1..4 on them with a few sample captions, and saves "
+                    "the model (for 'chainrule caption'). Ends with the line 'bleu4=<value>'.",
+        formatter_class=fmt)
+    d = tc.add_argument_group("data")
+    d.add_argument("--data", metavar="CAPTIONS_FILE",
+                   help="a captions file; the images are in --images (default: images/ next to "
+                        "it, else its folder). Without it a synthetic shapes set is generated")
+    d.add_argument("--images", metavar="DIR", help="the folder the image names are relative to")
+    d.add_argument("--synthetic", type=_positive_int, default=4000, metavar="N",
+                   help="how many shape scenes to generate when no --data is given")
+    d.add_argument("--write-synthetic", metavar="DIR",
+                   help="also write the generated set as DIR/images/*.png + DIR/captions.tsv")
+    d.add_argument("--size", type=_positive_int, default=24,
+                   help="image side in pixels (a multiple of 8); images are resized to it")
+    d.add_argument("--val-fraction", type=_fraction, default=0.1, help="held-out share of images")
+    m = tc.add_argument_group("model and training")
+    m.add_argument("--width", type=_positive_int, default=16, help="channels of the first conv block")
+    m.add_argument("--hidden", type=_positive_int, default=128, help="LSTM hidden size")
+    m.add_argument("--embed", type=_positive_int, default=32, help="word embedding size")
+    m.add_argument("--epochs", type=_positive_int, default=20, help="passes over the images")
+    m.add_argument("--batch-size", type=_positive_int, default=32, help="images per step")
+    m.add_argument("--lr", type=_positive_float, default=5e-3, help="Adam learning rate (cosine decay)")
+    m.add_argument("--beam", type=_positive_int, default=3, help="beam size for the evaluation")
+    m.add_argument("--seed", type=int, default=0, help="seed for data, initialisation, order")
+    m.add_argument("--save", metavar="CKPT", default="captioner.ckpt", help="where to save the model")
+    m.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    tc.set_defaults(func=cmd_train_captioner)
+
+    c = sub.add_parser(
+        "caption", help="caption images with a trained captioner",
+        description="Print a caption for each image (one image: the caption alone; several: "
+                    "'path<TAB>caption' lines).",
+        formatter_class=fmt)
+    c.add_argument("images", nargs="+", metavar="IMAGE")
+    c.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="a model saved by 'chainrule train-captioner'")
+    c.add_argument("--beam", type=_positive_int, default=3, help="beam size (1: greedy decoding)")
+    c.add_argument("--max-len", type=_positive_int, default=20, help="longest caption, in words")
+    c.set_defaults(func=cmd_caption)
+
+
+# -- loading any image model ------------------------------------------------------------------------
+
+class VisionModel:
+    """A loaded network with what its inputs need: ``net`` (the module to extract features from),
+    ``default_layer``, ``load(paths)`` -> input array (N, ...) and a ``description``."""
+
+    def __init__(self, net, default_layer, mode, size, prepare=None, description=""):
+        self.net, self.default_layer = net, default_layer
+        self.mode, self.size, self.prepare = mode, size, prepare
+        self.description = description
+
+    def load(self, paths):
+        from .data.datasets import load_image
+        X = np.stack([load_image(p, size=self.size, mode=self.mode, where="chainrule") for p in paths])
+        return self.prepare(X) if self.prepare else X
+
+
+def save_vision_model(path, model, config, mode="L", size=8, classes=None):
+    """Save a ConvNet built by ``build_vision_model(config)`` with the way to read its images."""
+    import chainrule as cr
+    cr.save({"format": VISION_FORMAT, "config": config, "model": model.state_dict(),
+             "image": {"mode": mode, "size": [int(size), int(size)] if np.isscalar(size) else
+                       [int(s) for s in size]},
+             "classes": list(classes) if classes is not None else None}, path)
+    return path
+
+
+def build_vision_model(config):
+    from .models import convnets
+    from .transfer import digits_convnet
+    kind = config.get("kind")
+    args = {k: v for k, v in config.items() if k != "kind"}
+    if kind == "digits_convnet":
+        return digits_convnet(**args)
+    if kind in ("lenet5", "alexnet_small", "vgg_small"):
+        return getattr(convnets, kind)(**args)
+    raise ValueError(f"unknown vision model kind {kind!r} in the checkpoint")
+
+
+def load_vision_model(path):
+    """A ``VisionModel`` from a checkpoint of 'chainrule transfer --save', 'chainrule
+    train-captioner' or 'chainrule train --save' (an MLP trained on images)."""
+    import chainrule as cr
+    if os.path.isdir(path):
+        from .cli import _checkpoint_path
+        path = _checkpoint_path(path, "best")
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, "no such checkpoint", path)
+    state = cr.load(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a model checkpoint")
+    fmt = state.get("format")
+    if fmt == "chainrule-captioner":
+        from .models.captioner import load_captioner
+        model, _, st = load_captioner(path)
+        s = int(st["image"]["size"])
+        return VisionModel(model.encoder, "", st["image"]["mode"], (s, s),
+                           description=f"captioner encoder from {path}")
+    if fmt == VISION_FORMAT:
+        model = build_vision_model(state["config"])
+        model.load_state_dict(state["model"])
+        model.eval()
+        img = state.get("image") or {}
+        return VisionModel(model, None, img.get("mode", "RGB"), tuple(img.get("size", (32, 32))),
+                           description=f"{state['config'].get('kind')} from {path}")
+    config = state.get("config")
+    run = state.get("run_config") or {}
+    if isinstance(config, dict) and config.get("kind") == "mlp":
+        from .cli import build_model
+        shape = run.get("image_shape")
+        if not shape:
+            raise ValueError(f"{path} holds an MLP trained on {run.get('dataset', 'tabular data')}, "
+                             f"not on images; it cannot embed images")
+        model = build_model(config)
+        model.load_state_dict(state["model"])
+        model.eval()
+        c, h, w = (int(v) for v in shape)
+        st = state.get("standardize")
+
+        def prepare(X):
+            X = X.reshape(len(X), -1).astype(np.float32)
+            if st is not None:
+                X = ((X - st["mean"]) / st["std"]).astype(np.float32)
+            return X
+        return VisionModel(model, None, "L" if c == 1 else "RGB", (h, w), prepare,
+                           description=f"mlp from {path}")
+    raise ValueError(f"{path} is not a checkpoint of an image model (expected one written by "
+                     f"'chainrule transfer --save', 'chainrule train-captioner' or 'chainrule "
+                     f"train --save' on images)")
+
+
+def _image_files(folder):
+    from .data.datasets.image_folder import IMG_EXTENSIONS
+    if not os.path.isdir(folder):
+        raise NotADirectoryError(20, "not a folder of images", folder)
+    files = []
+    for d, dirs, names in os.walk(folder):
+        dirs.sort()
+        files += [os.path.join(d, n) for n in sorted(names)
+                  if n.lower().endswith(IMG_EXTENSIONS) and not n.startswith(".")]
+    if not files:
+        raise FileNotFoundError(2, "no image files in this folder", folder)
+    return files
+
+
+# -- similar ----------------------------------------------------------------------------------------
+
+def cmd_similar(args):
+    from .transfer import cluster_purity, extract_features, kmeans, nearest_neighbours  # noqa: F401
+    vm = load_vision_model(args.checkpoint)
+    if not os.path.isfile(args.query):
+        raise FileNotFoundError(2, "no such query image", args.query)
+    files = _image_files(args.folder)
+    layer = args.layer if args.layer is not None else vm.default_layer
+    X = vm.load(files)
+    feats = extract_features(vm.net, X, layer=layer, batch_size=args.batch_size)
+    q = extract_features(vm.net, vm.load([args.query]), layer=layer)
+    qreal = os.path.realpath(args.query)
+    keep = [i for i, f in enumerate(files) if os.path.realpath(f) != qreal]   # not the query itself
+    if not keep:
+        raise ValueError(f"{args.folder} holds no image besides the query")
+    k = min(args.k, len(keep))
+    idx, sims = nearest_neighbours(q, feats[keep], k=k)
+    print(f"query={args.query} model={vm.description} layer={layer if layer else 'default'} "
+          f"images={len(keep)} dim={feats.shape[1]}")
+    print(f"{'rank':>4}  {'similarity':>10}  path")
+    for r, (i, s) in enumerate(zip(idx[0], sims[0]), start=1):
+        print(f"{r:>4}  {s:>10.4f}  {os.path.relpath(files[keep[i]], args.folder)}")
+    if args.clusters:
+        if args.clusters > len(files):
+            raise ValueError(f"--clusters {args.clusters} is more than the {len(files)} images")
+        res = kmeans(feats, args.clusters, n_init=3, seed=0)
+        print(f"k-means: {args.clusters} clusters, inertia {res.inertia:.4g}")
+        for c in range(args.clusters):
+            members = [os.path.relpath(files[i], args.folder) for i in np.flatnonzero(res.labels == c)]
+            shown = ", ".join(members[:8]) + (f", ... ({len(members)})" if len(members) > 8 else "")
+            print(f"cluster {c}: {shown}")
+    return 0
+
+
+# -- transfer ---------------------------------------------------------------------------------------
+
+def cmd_transfer(args):
+    from .transfer import METHODS, digits_transfer_experiment
+    t0 = time.perf_counter()
+    res, pretrained = digits_transfer_experiment(
+        seeds=args.seeds, shots=args.shots, pretrain_epochs=args.pretrain_epochs,
+        epochs=args.epochs, lr=args.lr, pretrained_lr_scale=args.pretrained_lr_scale,
+        return_pretrained=True)
+    print(res.table())
+    print(f"({time.perf_counter() - t0:.1f}s)")
+    if args.plot:
+        res.plot(args.plot)
+        print(f"wrote {args.plot}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res.to_dict(), f, indent=2)
+        print(f"wrote {args.json}")
+    if args.save:
+        save_vision_model(args.save, pretrained, res.model_config, mode="L", size=8,
+                          classes=[str(i) for i in range(5)])
+        print(f"saved the pretrained network (seed {res.seeds[0]}) to {args.save}")
+    for m in METHODS:
+        if m in res.acc:
+            print(f"{m}_accuracy={res.mean(m):.4f}")
+    return 0
+
+
+# -- captioning -------------------------------------------------------------------------------------
+
+def cmd_train_captioner(args):
+    import chainrule as cr
+    from .data.captions import CaptionData, build_caption_vocab, load_caption_dataset
+    from .models.captioner import Captioner, evaluate_captioner, fit_captioner, save_captioner
+    if args.size % 8:
+        raise ValueError(f"--size must be a multiple of 8, got {args.size}")
+    if args.data:
+        data = load_caption_dataset(args.data, image_dir=args.images, size=args.size, mode="RGB")
+        where = args.data
+    else:
+        from .data.shapes import make_shapes, write_shapes_dataset
+        if args.write_synthetic:
+            path = write_shapes_dataset(args.write_synthetic, args.synthetic, size=args.size,
+                                        seed=args.seed)
+            print(f"wrote {args.synthetic} scenes to {path}")
+            data = load_caption_dataset(path, size=args.size)
+        else:
+            X, caps, _ = make_shapes(args.synthetic, size=args.size, seed=args.seed)
+            data = CaptionData(X, [f"{i:05d}.png" for i in range(len(X))], caps)
+        where = f"{args.synthetic} synthetic shape scenes"
+    train, val = data.split(args.val_fraction, seed=args.seed)
+    vocab = build_caption_vocab(train)
+    cr.manual_seed(args.seed)
+    model = Captioner(len(vocab), in_channels=data.images.shape[1], image_size=args.size,
+                      width=args.width, embed_dim=args.embed, hidden_size=args.hidden,
+                      pad_index=vocab.pad_index, bos_index=vocab.bos_index,
+                      eos_index=vocab.eos_index)
+    print(f"data={where} train_images={len(train)} val_images={len(val)} vocabulary={len(vocab)} "
+          f"parameters={model.num_parameters()}")
+    t0 = time.perf_counter()
+    fit_captioner(model, train, vocab, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                  seed=args.seed, progress=args.progress, log=print)
+    print(f"trained {args.epochs} epochs in {time.perf_counter() - t0:.1f}s")
+    save_captioner(args.save, model, vocab, image_mode="RGB")
+    print(f"saved the captioner to {args.save}")
+    scores, hyps = evaluate_captioner(model, val, vocab, beam_size=args.beam, return_captions=True)
+    for i in range(min(5, len(val))):
+        print(f"{val.names[i]}: {hyps[i]!r}  (reference: {val.captions[i][0]!r})")
+    print(f"held-out BLEU (beam {args.beam}, {len(val)} images): "
+          + " ".join(f"{k}={v:.4f}" for k, v in scores.items() if k != "bleu4"))
+    print(f"bleu4={scores['bleu4']:.4f}")
+    return 0
+
+
+def cmd_caption(args):
+    from .data.datasets import load_image
+    from .models.captioner import load_captioner
+    if not os.path.exists(args.checkpoint):
+        raise FileNotFoundError(2, "no such checkpoint", args.checkpoint)
+    model, vocab, state = load_captioner(args.checkpoint)
+    size = int(state["image"]["size"])
+    for p in args.images:
+        if not os.path.isfile(p):
+            raise FileNotFoundError(2, "no such image", p)
+    X = np.stack([load_image(p, size=(size, size), mode=state["image"]["mode"], where="caption")
+                  for p in args.images])
+    caps = model.caption(X, vocab, beam_size=args.beam, max_len=args.max_len)
+    if len(args.images) == 1:
+        print(caps[0])
+    else:
+        for p, c in zip(args.images, caps):
+            sys.stdout.write(f"{p}\t{c}\n")
+    return 0
