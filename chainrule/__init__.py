@@ -7,8 +7,8 @@
 import numpy as np
 
 from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
-from .backend import (get_default_dtype, get_rng, get_rng_state, manual_seed, set_default_dtype,
-                      set_rng_state)
+from .backend import (get_default_dtype, get_num_threads, get_rng, get_rng_state, manual_seed,
+                      set_default_dtype, set_num_threads, set_rng_state)
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
 from .tensor_api import (abs, arange, argmax, cat, clamp, clip, concatenate, exp, from_numpy, full,

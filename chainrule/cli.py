@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from . import cli_convnets as _conv
+
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LR_SCHEDULES = ("none", "step", "cosine", "plateau")
 # Settings of `chainrule train` that are not part of a run's configuration file.
@@ -52,6 +54,13 @@ def _positive_int(text):
     return v
 
 
+def _channels(text):
+    try:
+        return _conv.parse_channels(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _positive_float(text):
     try:
         v = float(text)
@@ -77,8 +86,16 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def _add_data_args(p):
     d = p.add_argument_group("data")
     d.add_argument("--dataset", default="digits",
-                   help="'digits' (scikit-learn), 'mnist1d' (generated locally), or the path of a "
-                        "CSV file with numeric feature columns and a label column")
+                   help="'digits' (scikit-learn), 'mnist1d' (generated locally), 'mnist', "
+                        "'fashion-mnist' (IDX files) or 'cifar10' (binary batches) from --data-dir, "
+                        "a folder of images with one sub-folder per class, or the path of a CSV "
+                        "file with numeric feature columns and a label column")
+    d.add_argument("--data-dir", metavar="DIR",
+                   help="mnist / fashion-mnist / cifar10: the folder holding the downloaded files")
+    d.add_argument("--image-size", type=_positive_int, default=32,
+                   help="image folders: resize every image to this square size")
+    d.add_argument("--grayscale", action="store_true",
+                   help="image folders: read the images as one grey channel instead of RGB")
     d.add_argument("--label-column", default="label",
                    help="CSV only: the label column's name, or its index (-1 = last)")
     d.add_argument("--test-fraction", type=_fraction, default=0.2,
@@ -86,14 +103,27 @@ def _add_data_args(p):
     d.add_argument("--val-fraction", type=_fraction, default=0.1,
                    help="share of the training data used for per-epoch validation")
     d.add_argument("--no-standardize", dest="standardize", action="store_false",
-                   help="do not scale features to zero mean and unit variance (statistics of the "
-                        "training split)")
+                   help="do not scale features to zero mean and unit variance (ConvNets: do not "
+                        "subtract the per-channel mean; statistics of the training split)")
+    return d
 
 
 def _add_model_args(p):
     m = p.add_argument_group("model")
+    m.add_argument("--model", default="mlp", choices=_conv.MODELS,
+                   help="mlp, or a ConvNet on images: lenet (LeNet-5), alexnet (AlexNet-style), "
+                        "vgg (VGG-style); a ConvNet brings its own defaults (lenet on digits: the "
+                        "recipe of examples/convnet_digits.py), which options given here override")
+    m.add_argument("--channels", type=_channels, default=None, metavar="SIZES",
+                   help="ConvNets: convolution widths; lenet: two (default 6,16; on digits "
+                        "32,64), alexnet: one (default 32), vgg: widths with M for a max pool "
+                        "(default 32,32,M,64,64,M)")
+    m.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="lenet / vgg: batch norm after each convolution (default: on for lenet on "
+                        "digits, else off)")
     m.add_argument("--hidden", type=_hidden, default="256",   # a string default goes through type
-                   help="hidden layer sizes, comma separated (e.g. 256,128)")
+                   help="hidden layer sizes, comma separated (e.g. 256,128); lenet: its fully "
+                        "connected layers (default 120,84), vgg: one size (default 256)")
     m.add_argument("--activation", default="relu", choices=["relu", "tanh", "sigmoid", "leaky_relu"],
                    help="the hidden layers' nonlinearity")
     m.add_argument("--dropout", type=float, default=0.0, help="dropout probability after each hidden layer")
@@ -121,18 +151,26 @@ def build_parser():
         epilog="Run 'chainrule train' for a first network: an MLP on handwritten digits "
                "(a few seconds). See 'chainrule train --help' for its options.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="threads for NumPy's matrix products (default: the BLAS's own choice); "
+                        "1 is much faster on a machine shared with other busy processes")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser(
         "train", help="train a network and report its test accuracy",
-        description="Train a multi-layer perceptron with mini-batch gradient descent, validating "
+        description="Train a multi-layer perceptron (or a ConvNet: --model lenet, alexnet or vgg) "
+                    "with mini-batch gradient descent, validating "
                     "each epoch, then print the accuracy on a held-out test split as "
                     "'test_accuracy=<fraction>'. With no options: digits (8x8 images, 10 "
                     "classes), 80/20 train/test split, seed 0. Settings may come from a TOML file "
                     "(--config; its keys are the option names, e.g. epochs = 20, hidden = [256, 128], "
                     "batch_size = 64); options given on the command line override it.",
         formatter_class=_HelpFormatter)
-    _add_data_args(t)
+    d = _add_data_args(t)
+    d.add_argument("--augment", action=argparse.BooleanOptionalAction, default=False,
+                   help="ConvNets: live augmentation, new each epoch: random shifts of up to 1/8 "
+                        "of the image side (1 pixel on digits), plus left-right flips for "
+                        "cifar10 and image folders (default: on for lenet on digits, else off)")
     _add_model_args(t)
     o = _add_optim_args(t)
     o.add_argument("--lr-schedule", default="none", choices=LR_SCHEDULES,
@@ -201,8 +239,10 @@ def build_parser():
     s.add_argument("target", nargs="?", metavar="RUN_DIR_OR_CHECKPOINT")
     s.add_argument("--dataset", default="digits", help="the dataset that sets input and output sizes")
     s.add_argument("--label-column", default="label", help="CSV only: the label column")
+    s.add_argument("--data-dir", metavar="DIR", help="mnist / fashion-mnist / cifar10: their folder")
     _add_model_args(s)
-    s.set_defaults(func=cmd_summary, test_fraction=0.2, val_fraction=0.1, seed=0, standardize=True)
+    s.set_defaults(func=cmd_summary, test_fraction=0.2, val_fraction=0.1, seed=0, standardize=True,
+                   image_size=32, grayscale=False)
 
     rp = sub.add_parser(
         "report", help="(re)build the HTML report of a run directory",
@@ -254,6 +294,8 @@ def _load_raw(args):
         image_shape = [1, 8, 8]
     elif args.dataset == "mnist1d":
         Xtr, ytr, Xte, yte = datasets.mnist1d()
+    elif (images := _conv.load_images(args)) is not None:      # mnist, cifar10, image folders
+        return images
     else:
         label = args.label_column
         label = int(label) if label.lstrip("-").isdigit() else label
@@ -278,6 +320,19 @@ def prepare_data(args):
     Xtr, Xval, ytr, yval = train_val_split(d["Xtr"], d["ytr"], val_fraction=args.val_fraction,
                                            seed=args.seed, stratify=d["ytr"])
     Xte = d["Xte"]
+    d["channel_mean"] = None
+    if _conv.is_conv(getattr(args, "model", "mlp")):
+        # ConvNets keep images (N, C, H, W), centred with the training split's per-channel mean
+        if not d["image_shape"]:
+            raise ValueError(f"--model {args.model} needs images: --dataset digits, mnist, "
+                             f"fashion-mnist, cifar10 or a folder of images, got {args.dataset!r}")
+        shape = d["image_shape"]
+        cm = _conv.channel_mean(Xtr.reshape([len(Xtr)] + list(shape))) if args.standardize else None
+        Xtr, Xval, Xte = (_conv.subtract_mean(X, cm, shape) for X in (Xtr, Xval, Xte))
+        d.update(Xtr=Xtr, ytr=ytr, Xval=Xval, yval=yval, Xte=Xte, mean=None, std=None,
+                 channel_mean=cm)
+        return d
+    Xtr, Xval, Xte = (X.reshape(len(X), -1) for X in (Xtr, Xval, Xte))
     mean = std = None
     if args.standardize:
         mean, std = Xtr.mean(axis=0), Xtr.std(axis=0) + 1e-2
@@ -287,8 +342,15 @@ def prepare_data(args):
     return d
 
 
-def model_config(args, in_features, n_classes):
-    """The settings that rebuild the model (stored in checkpoints as 'config')."""
+def model_config(args, in_features, n_classes, image_shape=None):
+    """The settings that rebuild the model (stored in checkpoints as 'config'); ConvNets
+    (--model lenet/alexnet/vgg) need ``image_shape`` (C, H, W) and store their constructor's name
+    and keyword arguments (chainrule.cli_convnets.conv_config)."""
+    if _conv.is_conv(getattr(args, "model", "mlp")):
+        return _conv.conv_config(args, image_shape, n_classes)
+    if getattr(args, "channels", None) or getattr(args, "batch_norm", None):
+        raise ValueError("--channels and --batch-norm are ConvNet options (--model lenet, alexnet "
+                         "or vgg)")
     return {"kind": "mlp", "in_features": int(in_features), "hidden": [int(h) for h in args.hidden],
             "out_features": int(n_classes), "activation": args.activation,
             "dropout": float(args.dropout)}
@@ -302,11 +364,16 @@ def build_model(config):
         return mlp(int(config["in_features"]), tuple(int(h) for h in config["hidden"]),
                    int(config["out_features"]), config.get("activation", "relu"),
                    float(config.get("dropout", 0.0)))
+    model = _conv.build_conv(config)
+    if model is not None:
+        return model
     raise ValueError(f"unknown model kind {kind!r} in the checkpoint's config")
 
 
 def model_input_shape(config):
     """The shape of one input example, without the batch dimension."""
+    if config.get("kind", "mlp") in _conv.CONV_MODELS.values():
+        return _conv.conv_input_shape(config)
     return (int(config["in_features"]),)
 
 
@@ -357,7 +424,7 @@ def _config_value(key, value, action, where):
     if isinstance(value, bool):
         raise ValueError(f"{where}: {key!r} must be a {'list of sizes' if key == 'hidden' else 'value'}, "
                          f"got {str(value).lower()}")
-    if key == "hidden" and isinstance(value, list):
+    if key in ("hidden", "channels") and isinstance(value, list):
         value = ",".join(str(v) for v in value)
     if isinstance(value, list):
         raise ValueError(f"{where}: {key!r} takes one value, got a list")
@@ -431,7 +498,7 @@ def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "train" or not (args.config or args.resume):
-        return parser, args, None
+        return parser, _with_model_defaults(parser, argv, args, {}), None
     train, actions = _train_actions(parser)
     layers, state = {}, None
     if args.resume:
@@ -447,7 +514,22 @@ def parse_args(argv=None):
     if args.config:
         layers.update(read_config(args.config, parser))
     train.set_defaults(**layers)
-    return parser, parser.parse_args(argv), state
+    return parser, _with_model_defaults(parser, argv, parser.parse_args(argv), layers), state
+
+
+def _with_model_defaults(parser, argv, args, layers):
+    """Reparse with the defaults that --model brings (cli_convnets.model_defaults: a ConvNet's
+    learning rate, schedule, epochs ...; lenet on digits: the whole recipe), below ``layers`` (a
+    resumed run's settings, the --config file) and the command line."""
+    if args.command not in ("train", "summary", "lr-find") or \
+            not _conv.is_conv(getattr(args, "model", "mlp")):
+        return args
+    sub = next(a for a in parser._actions
+               if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+    dests = {a.dest for a in sub._actions}
+    own = {k: v for k, v in _conv.model_defaults(args.model, args.dataset).items() if k in dests}
+    sub.set_defaults(**{**own, **layers})
+    return parser.parse_args(argv)
 
 
 # -- train ------------------------------------------------------------------------------------------
@@ -455,7 +537,7 @@ def parse_args(argv=None):
 def _run_config(args, data):
     run = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()
            if k not in _NOT_CONFIG and k not in ("progress", "detect_anomaly")}
-    run.update(features=int(data["Xtr"].shape[1]), classes=data["classes"],
+    run.update(features=int(np.prod(data["Xtr"].shape[1:])), classes=data["classes"],
                n_classes=int(data["n_classes"]), image_shape=data["image_shape"])
     return run
 
@@ -496,12 +578,25 @@ def cmd_train(args, state=None):
     data = prepare_data(args)
     Xtr, ytr, Xval, yval, Xte, yte = (data[k] for k in ("Xtr", "ytr", "Xval", "yval", "Xte", "yte"))
     n_classes = data["n_classes"]
-    config = model_config(args, Xtr.shape[1], n_classes)
+    config = model_config(args, int(np.prod(Xtr.shape[1:])), n_classes, data["image_shape"])
     model = build_model(config)
     opt, lr = build_optimizer(args, model)
     scheduler = build_scheduler(args, opt)
+    train_data = (Xtr, ytr)
+    if getattr(args, "augment", False):
+        if not _conv.is_conv(args.model):
+            raise ValueError("--augment shifts images, which needs a ConvNet (--model lenet, "
+                             "alexnet or vgg); an MLP sees flattened, standardised pixels")
+        from .data import ArrayDataset, DataLoader
+        aug = _conv.augmentation(args.dataset, data["image_shape"])
+        # fit() builds the same loader (same seed, same shuffling) for a tuple; this one adds
+        # the transform, whose generator a resumed run restores too
+        train_data = DataLoader(ArrayDataset(Xtr, ytr), batch_size=args.batch_size, shuffle=True,
+                                seed=args.seed, transform=aug)
     print(f"dataset={args.dataset} train={len(Xtr)} val={len(Xval)} test={len(Xte)} "
-          f"features={Xtr.shape[1]} classes={n_classes}")
+          f"features={'x'.join(str(n) for n in Xtr.shape[1:])} classes={n_classes}")
+    if getattr(args, "augment", False):
+        print("augmentation: " + ", ".join(repr(t) for t in aug.transforms))
     print(model)
     print(f"parameters={model.num_parameters()} optimizer={args.optimizer} lr={lr} "
           f"epochs={args.epochs} batch_size={args.batch_size}")
@@ -510,6 +605,8 @@ def cmd_train(args, state=None):
     if data["mean"] is not None:
         extra["standardize"] = {"mean": data["mean"].astype(np.float32),
                                 "std": data["std"].astype(np.float32)}
+    if data.get("channel_mean") is not None:
+        extra["mean_subtraction"] = {"mean": data["channel_mean"]}
     callbacks = []
     if args.early_stopping:
         callbacks.append(EarlyStopping("val_loss", patience=args.early_stopping,
@@ -532,7 +629,7 @@ def cmd_train(args, state=None):
     trainer = Trainer(model, opt, scheduler=scheduler)
     t0 = time.perf_counter()
     with detect_anomaly(args.detect_anomaly):
-        history = trainer.fit((Xtr, ytr), epochs=args.epochs, val_data=(Xval, yval),
+        history = trainer.fit(train_data, epochs=args.epochs, val_data=(Xval, yval),
                               batch_size=args.batch_size, seed=args.seed, progress=args.progress,
                               callbacks=callbacks, resume=state)
     elapsed = time.perf_counter() - t0
@@ -543,8 +640,9 @@ def cmd_train(args, state=None):
         saved = {"format": "chainrule-model", "config": config, "model": model.state_dict(),
                  "optimizer": opt.state_dict(), "history": history.history,
                  "run_config": run_config, "classes": data["classes"]}
-        if "standardize" in extra:
-            saved["standardize"] = extra["standardize"]
+        for key in ("standardize", "mean_subtraction"):
+            if key in extra:
+                saved[key] = extra[key]
         cr.save(saved, args.save)
         print(f"saved model to {args.save}")
     if args.out:
@@ -610,6 +708,17 @@ def _load_model(target, which="best"):
 
 
 def _standardize(X, state):
+    """Inputs as the model was trained on them: flattened and standardised for an MLP; images
+    (N, C, H, W) minus the training split's per-channel mean for a ConvNet."""
+    config = state.get("config") or {}
+    if config.get("kind", "mlp") != "mlp":
+        shape = model_input_shape(config)
+        if int(np.prod(X.shape[1:])) != int(np.prod(shape)):
+            raise ValueError(f"the data has {int(np.prod(X.shape[1:]))} values per example "
+                             f"(shape {tuple(X.shape[1:])}); the model takes images "
+                             f"{'x'.join(map(str, shape))}")
+        ms = state.get("mean_subtraction")
+        return _conv.subtract_mean(X, ms["mean"] if ms else None, shape)
     st = state.get("standardize")
     X = X.reshape(len(X), -1).astype(np.float32)
     if st is not None:
@@ -658,6 +767,9 @@ def cmd_evaluate(args):
 
 def _read_labeled(path, run, classes):
     from .data import datasets
+    images = _conv.load_labeled_images(path, run, classes)
+    if images is not None:
+        return images
     if path == "digits":
         X, y = datasets.digits()
         return X, y, "digits (all 1797)"
@@ -751,7 +863,7 @@ def cmd_summary(args):
         cr.manual_seed(0)
         d = _load_raw(args)
         features = int(np.prod(d["Xtr"].shape[1:]))
-        config = model_config(args, features, d["n_classes"])
+        config = model_config(args, features, d["n_classes"], d["image_shape"])
         model = build_model(config)
     print(summary(model, model_input_shape(config)))
     return 0
@@ -771,7 +883,8 @@ def cmd_lr_find(args):
     if args.start_lr >= args.end_lr:
         raise ValueError(f"--start-lr ({args.start_lr}) must be below --end-lr ({args.end_lr})")
     data = prepare_data(args)
-    config = model_config(args, data["Xtr"].shape[1], data["n_classes"])
+    config = model_config(args, int(np.prod(data["Xtr"].shape[1:])), data["n_classes"],
+                          data["image_shape"])
     model = build_model(config)
     opt, _ = build_optimizer(args, model)
     res = lr_find(model, opt, (data["Xtr"], data["ytr"]), start_lr=args.start_lr,
@@ -805,6 +918,9 @@ def main(argv=None):
     if not args.command:
         parser.print_help()
         return 0
+    if args.threads:
+        from .backend import set_num_threads
+        set_num_threads(args.threads)
     try:
         if args.command == "train":
             return args.func(args, state)

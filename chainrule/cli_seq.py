@@ -344,7 +344,7 @@ def _col(spec):
 
 
 def cmd_sentiment(args):
-    from . import manual_seed, nn, optim, save
+    from . import manual_seed, optim, save
     from .data import train_val_split
     from .data.text import Vocabulary, read_labeled_text, tokenize
     from .models.sequence import SequenceClassifier

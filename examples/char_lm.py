@@ -69,7 +69,7 @@ grand words to say.)
 """
 
 
-def main(text=None, epochs=35, seq_len=64, batch_size=8, hidden_size=128, embedding_dim=48,
+def main(text=None, epochs=25, seq_len=64, batch_size=8, hidden_size=128, embedding_dim=48,
          lr=3e-3, clip=5.0, sample_length=300, seed=0, verbose=True):
     """Train on ``text`` (default: the Alice passage) and print samples. Returns
     (history, samples) with samples a dict {(temperature, top_k): text}."""

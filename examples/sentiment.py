@@ -76,7 +76,8 @@ def main(n=4000, epochs=8, hidden_size=64, embedding_dim=32, seed=0, folder=None
         f"bag-of-words baseline {base:.4f}")
 
     probes = ["the movie was not bad at all", "the movie was not good",
-              "a boring plot, but the acting was wonderful", "a wonderful plot, but the acting was boring",
+              "a boring plot, but the acting was wonderful",
+              "a wonderful plot, but the acting was boring",
               "i expected the film to be dull and it was not", "the ending was never charming"]
     ids, _ = vocab.encode_batch([tokenize(t) for t in probes])
     model.eval()

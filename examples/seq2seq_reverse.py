@@ -44,7 +44,8 @@ def main(task="reverse", n_train=20000, n_test=1000, min_len=3, max_len=10, epoc
     examples = []
     for (s, t), p in list(zip(test, preds))[:6]:
         examples.append(("".join(s), "".join(p), "".join(t)))
-        say(f"  {''.join(s):>20} -> {''.join(p):<20} {'ok' if p == t else 'wrong (want ' + ''.join(t) + ')'}")
+        verdict = "ok" if p == t else f"wrong (want {''.join(t)})"
+        say(f"  {''.join(s):>20} -> {''.join(p):<20} {verdict}")
     say(f"exact_match={acc:.4f}")
     return {"exact_match": acc, "history": history, "examples": examples}
 

@@ -3,8 +3,8 @@ a small generated grammar with its part of speech (DET, ADJ, NOUN, VERB, ADV, PR
 
 Most words have one tag, but 'light', 'train', 'watch', 'plant', 'book' and 'paint' are nouns in
 one place and verbs in another, so a tagger that only looks words up (the baseline: each word's
-most frequent training tag) gets them wrong about half the time; the LSTM reads the context. Padding positions are
-masked out of the loss and of the accuracy.
+most frequent training tag) gets about a quarter of them wrong; the LSTM reads the context.
+Padding positions are masked out of the loss and of the accuracy.
 
     python examples/tagging.py
 """
@@ -14,8 +14,8 @@ import numpy as np
 
 import chainrule as cr
 from chainrule.data.text import Vocabulary
-from chainrule.models.sequence import (AMBIGUOUS, TAGS, SequenceTagger, evaluate_tagger, make_tagging_data,
-                                       train_tagger)
+from chainrule.models.sequence import (AMBIGUOUS, TAGS, SequenceTagger, evaluate_tagger,
+                                       make_tagging_data, train_tagger)
 
 
 def encode(data, words, tags):

@@ -8,6 +8,12 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# One BLAS thread for the suite: on shared CI runners, threads of a multi-threaded BLAS wait on
+# each other behind other processes and turn millisecond tests into seconds. Results are the same.
+import chainrule  # noqa: E402
+
+chainrule.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _seeded():
@@ -18,6 +24,8 @@ def _seeded():
     torch = sys.modules.get("torch")     # seed torch only where a test module imported it
     if torch is not None:
         torch.manual_seed(0)
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
     yield
 
 

@@ -391,10 +391,11 @@ def read_labeled_text(path, delimiter=None, text_column=None, label_column=None,
     except csv.Error as e:
         raise ValueError(f"{path}, line {reader.line_num}: {e}") from None
     if not rows:
-        raise ValueError(f"{path}: no rows; expected lines of text{' <tab> ' if delimiter == chr(9) else ','}label")
+        raise ValueError(f"{path}: no rows; expected lines of text and label separated by {sep}")
     head = None
     first_names = [f.strip().lower() for f in rows[0][1]]
-    if header is True or (header == "auto" and any(n in _TEXT_NAMES + _LABEL_NAMES for n in first_names)):
+    known = _TEXT_NAMES + _LABEL_NAMES
+    if header is True or (header == "auto" and any(n in known for n in first_names)):
         head = rows[0][1]
         rows = rows[1:]
         if not rows:

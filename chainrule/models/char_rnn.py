@@ -148,7 +148,8 @@ def make_streams(ids, batch_size):
 
 def _lm_loss(logits, y):
     V = logits.shape[-1]
-    return F.cross_entropy(logits.reshape(-1, V), np.asarray(y.data if isinstance(y, Tensor) else y).reshape(-1))
+    y = y.data if isinstance(y, Tensor) else np.asarray(y)
+    return F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
 
 
 def evaluate_char_rnn(model, ids, seq_len=256, batch_size=1):

@@ -10,27 +10,40 @@ def _check_size(name, input_size, divisor):
         raise ValueError(f"{name}: input_size must be a positive multiple of {divisor}, got {input_size}")
 
 
-def lenet5(in_channels=1, num_classes=10, input_size=28):
+def lenet5(in_channels=1, num_classes=10, input_size=28, channels=(6, 16), hidden=(120, 84),
+           batch_norm=False):
     """LeNet-5 (LeCun et al. 1998) with ReLU and max pooling.
 
     For 28x28 inputs: conv 1->6 5x5 pad 2, ReLU, max pool 2, conv 6->16 5x5, ReLU, max pool 2,
     fully connected 400-120-84-10. For small inputs such as the 8x8 digits (input_size < 16) the
     same stack uses 3x3 kernels with padding 1, so that two poolings leave a 2x2 map.
+
+    ``channels`` (the two convolutions' widths), ``hidden`` (the fully connected sizes) and
+    ``batch_norm`` (BatchNorm2d after each convolution, before its ReLU) vary the recipe; the
+    defaults are the original. A wider LeNet with batch norm reaches about 0.99 on digits:
+
+    >>> model = lenet5(1, 10, 8, channels=(32, 64), batch_norm=True)
     """
     if input_size >= 16:
         k1, p1, k2, p2 = 5, 2, 5, 0
     else:
         _check_size("lenet5", input_size, 4)
         k1, p1, k2, p2 = 3, 1, 3, 1
+    c1, c2 = (int(c) for c in channels)
     side = ((input_size + 2 * p1 - k1 + 1) // 2 + 2 * p2 - k2 + 1) // 2
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 6, k1, padding=p1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, k2, padding=p2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(16 * side * side, 120), nn.ReLU(),
-        nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, num_classes),
-    )
+    layers = []
+    for cin, cout, k, p in ((in_channels, c1, k1, p1), (c1, c2, k2, p2)):
+        layers.append(nn.Conv2d(cin, cout, k, padding=p))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(cout))
+        layers += [nn.ReLU(), nn.MaxPool2d(2)]
+    layers.append(nn.Flatten())
+    n = c2 * side * side
+    for h in hidden:
+        layers += [nn.Linear(n, int(h)), nn.ReLU()]
+        n = int(h)
+    layers.append(nn.Linear(n, num_classes))
+    return nn.Sequential(*layers)
 
 
 def alexnet_small(in_channels=3, num_classes=10, input_size=32, width=32, dropout=0.5):

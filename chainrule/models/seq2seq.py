@@ -221,7 +221,9 @@ def train_seq2seq(model, pairs, src_vocab, tgt_vocab, epochs=10, batch_size=64, 
         raise ValueError("train_seq2seq: no training pairs")
     src, src_len, tgt_in, tgt_out = encode_pairs(pairs, src_vocab, tgt_vocab)
     opt = optim.Adam(model.parameters(), lr=lr)
-    sched = optim.CosineAnnealingLR(opt, T_max=int(epochs), eta_min=lr / 20) if cosine and epochs > 1 else None
+    sched = None
+    if cosine and epochs > 1:
+        sched = optim.CosineAnnealingLR(opt, T_max=int(epochs), eta_min=lr / 20)
     rng = np.random.default_rng(seed)
     history = {"loss": [], "lr": [], "time": []}
     if val_pairs is not None:

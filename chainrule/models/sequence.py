@@ -24,7 +24,8 @@ from ..optim import clip_grad_norm_
 from ..tensor_api import cat
 
 __all__ = ["SequenceClassifier", "SequenceTagger", "GRUClassifier", "TDNN", "lengths_from_padding",
-           "masked_cross_entropy", "masked_accuracy", "train_tagger", "evaluate_tagger", "make_tagging_data",
+           "masked_cross_entropy", "masked_accuracy", "train_tagger", "evaluate_tagger",
+           "make_tagging_data",
            "make_sentiment_data", "TAGS", "AMBIGUOUS"]
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}

@@ -8,7 +8,12 @@ Layer  Type    Output shape  Params
 0      Linear  (1, 256)      16,640
 1      ReLU    (1, 256)           0
 2      Linear  (1, 10)        2,570
-Total params: 19,210 (trainable 19,210)
+Total params: 19,210 (trainable 19,210, frozen 0)
+
+A layer whose parameters are all frozen (``requires_grad_(False)``) is marked "(frozen)" after
+its type, one with only some frozen "(partly frozen)"; the totals count frozen parameters apart.
+Buffers such as BatchNorm's running statistics are not parameters and are not counted (as in
+PyTorch; Keras lists them as non-trainable).
 """
 import html
 
@@ -39,18 +44,29 @@ def _fmt_shape(s):
 
 
 class ModelSummary:
-    """What ``summary`` returns: ``rows`` (dicts with name, type, output_shape, params, calls),
-    ``total_params``, ``trainable_params``, ``input_shape``; ``str()`` gives the text table,
-    ``to_html()`` an HTML table, ``to_dict()`` plain values for JSON."""
+    """What ``summary`` returns: ``rows`` (dicts with name, type, output_shape, params, trainable
+    (the trainable part of params), calls), ``total_params``, ``trainable_params``,
+    ``frozen_params``, ``input_shape``; ``str()`` gives the text table, ``to_html()`` an HTML
+    table, ``to_dict()`` plain values for JSON."""
 
     def __init__(self, model_name, input_shape, rows, total, trainable):
         self.model_name, self.input_shape, self.rows = model_name, input_shape, rows
         self.total_params, self.trainable_params = total, trainable
+        self.frozen_params = total - trainable
+
+    @staticmethod
+    def _type(r):
+        t = r["type"] + (f" (x{r['calls']})" if r["calls"] > 1 else "")
+        trainable = r.get("trainable", r["params"])
+        if r["params"] and trainable == 0:
+            t += " (frozen)"
+        elif trainable < r["params"]:
+            t += " (partly frozen)"
+        return t
 
     def _table(self):
         head = ["Layer", "Type", "Output shape", "Params"]
-        body = [[r["name"], r["type"] + (f" (x{r['calls']})" if r["calls"] > 1 else ""),
-                 _fmt_shape(r["output_shape"]), f"{r['params']:,}"] for r in self.rows]
+        body = [[r["name"], self._type(r), _fmt_shape(r["output_shape"]), f"{r['params']:,}"] for r in self.rows]
         return head, body
 
     def __str__(self):
@@ -61,7 +77,8 @@ class ModelSummary:
         lines = [f"{self.model_name}, input {_fmt_shape(self.input_shape)}", fmt(head),
                  "-" * (sum(widths) + 2 * (len(widths) - 1))]
         lines += [fmt(r) for r in body]
-        lines.append(f"Total params: {self.total_params:,} (trainable {self.trainable_params:,})")
+        lines.append(f"Total params: {self.total_params:,} (trainable {self.trainable_params:,}, "
+                     f"frozen {self.frozen_params:,})")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -73,15 +90,17 @@ class ModelSummary:
                                         for i, c in enumerate(r)) + "</tr>" for r in body)
         return ('<table class="summary"><thead><tr>' + "".join(f"<th>{e(h)}</th>" for h in head)
                 + f"</tr></thead><tbody>{rows}</tbody><tfoot><tr><td colspan=3>Total params "
-                f"(trainable {self.trainable_params:,})</td><td class=num>{self.total_params:,}"
+                f"(trainable {self.trainable_params:,}, frozen {self.frozen_params:,})</td><td class=num>{self.total_params:,}"
                 "</td></tr></tfoot></table>")
 
     def to_dict(self):
         return {"model": self.model_name, "input_shape": list(self.input_shape),
                 "total_params": self.total_params, "trainable_params": self.trainable_params,
+                "frozen_params": self.frozen_params,
                 "layers": [{"name": r["name"], "type": r["type"],
                             "output_shape": _fmt_shape(r["output_shape"]),
-                            "params": r["params"], "calls": r["calls"]} for r in self.rows]}
+                            "params": r["params"], "trainable": r.get("trainable", r["params"]),
+                            "calls": r["calls"]} for r in self.rows]}
 
 
 def summary(model, input_shape, batch_size=1, dtype=None, input=None):
@@ -105,6 +124,8 @@ def summary(model, input_shape, batch_size=1, dtype=None, input=None):
         own = sum(p.data.size for p in m._parameters.values() if p is not None)
         if name and (not any(True for _ in m.named_children()) or own):
             row = {"name": name, "type": type(m).__name__, "output_shape": None, "params": own,
+                   "trainable": sum(p.data.size for p in m._parameters.values()
+                                    if p is not None and p.requires_grad),
                    "calls": 0}
             rows.append(row)
 
@@ -127,11 +148,13 @@ def summary(model, input_shape, batch_size=1, dtype=None, input=None):
         backend.set_rng_state(rng)
     if not rows:                      # a model that is a single layer
         rows.append({"name": type(model).__name__, "type": type(model).__name__,
-                     "output_shape": _shape_of(out), "params": model.num_parameters(), "calls": 1})
+                     "output_shape": _shape_of(out), "params": model.num_parameters(),
+                     "trainable": model.num_parameters(trainable_only=True), "calls": 1})
     total = model.num_parameters()
     trainable = model.num_parameters(trainable_only=True)
     counted = sum(r["params"] for r in rows)
     if counted != total:              # parameters held by containers that are not leaves
         rows.append({"name": "(other)", "type": "-", "output_shape": None,
-                     "params": total - counted, "calls": 0})
+                     "params": total - counted,
+                     "trainable": trainable - sum(r["trainable"] for r in rows), "calls": 0})
     return ModelSummary(type(model).__name__, input_shape, rows, total, trainable)

@@ -234,31 +234,9 @@ class _LoopBlas:
         self.lock = threading.Lock()
 
     def _find(self):
+        from ..backend import blas_controls
         self.searched = True
-        try:
-            import ctypes
-            with open("/proc/self/maps") as f:
-                paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
-        except (OSError, ImportError):
-            return
-        paths = sorted((p for p in paths if p.startswith("/")), key=lambda p: "numpy" not in p)
-        for path in paths:
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for get_name, set_name in (
-                    ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-                    ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-                    ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-                    ("openblas_get_num_threads", "openblas_set_num_threads")):
-                get = getattr(lib, get_name, None)
-                put = getattr(lib, set_name, None)
-                if get is not None and put is not None:
-                    get.restype, get.argtypes = ctypes.c_int, []
-                    put.restype, put.argtypes = None, [ctypes.c_int]
-                    self.get, self.set = get, put
-                    return
+        self.get, self.set = blas_controls()
 
     def __enter__(self):
         n = loop_blas_threads

@@ -32,16 +32,24 @@ def _loader(data, batch_size, shuffle, seed, where, dtype=None):
 
 
 def _n_correct(out, y):
-    """Correct predictions: argmax of (N, C) scores; the sign of (N,) / (N, 1) scores for
-    labels in {0, 1} or {-1, +1}."""
+    """(correct predictions, predictions) for class labels, or None for other targets.
+
+    Scores (N, C) against labels (N,) use the argmax; per-step scores (N, T, C) or (N, C, T)
+    against labels (N, T) the argmax over the class axis; (N,) or (N, 1) scores against labels in
+    {0, 1} or {-1, +1} their sign.
+    """
     if y.dtype.kind not in "iub":
         return None
-    if out.ndim == 2 and out.shape[1] > 1:
-        return int((out.argmax(axis=1) == y).sum())
-    s = out.reshape(-1)
-    pos = s >= 0 if y.min(initial=0) < 0 else s >= 0
-    pred = np.where(pos, 1, -1 if y.min(initial=0) < 0 else 0)
-    return int((pred == y.reshape(-1)).sum())
+    if out.ndim == y.ndim + 1 and out.ndim >= 2 and out.shape[-1] > 1 and out.shape[:-1] == y.shape:
+        return int((out.argmax(axis=-1) == y).sum()), y.size
+    if out.ndim == y.ndim + 1 and out.ndim >= 2 and out.shape[0] == y.shape[0] \
+            and out.shape[2:] == y.shape[1:]:
+        return int((out.argmax(axis=1) == y).sum()), y.size
+    if out.size != y.size:
+        return None
+    negative = y.min(initial=0) < 0
+    pred = np.where(out.reshape(-1) >= 0, 1, -1 if negative else 0)
+    return int((pred == y.reshape(-1)).sum()), y.size
 
 
 class Trainer:
@@ -159,8 +167,8 @@ class Trainer:
                 seen += n
                 c = _n_correct(out.data, y.data)
                 if c is not None:
-                    correct += c
-                    counted += n
+                    correct += c[0]
+                    counted += c[1]
                 for cb in cbs[1:]:
                     cb.on_batch_end(step, {"loss": lv})
                 if bar:
@@ -210,8 +218,8 @@ class Trainer:
                 seen += n
                 c = _n_correct(out.data, y.data)
                 if c is not None:
-                    correct += c
-                    counted += n
+                    correct += c[0]
+                    counted += c[1]
         self.model.train(was_training)
         res = {"loss": total / max(seen, 1)}
         if counted:

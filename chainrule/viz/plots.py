@@ -6,7 +6,8 @@ backend or opens a window, and it works on a machine without a display. Each fun
 
 >>> plot_loss(history, "loss.png"); plot_accuracy(history, "accuracy.png")
 >>> plot_confusion_matrix(confusion_matrix(y_test, scores), "cm.png")
->>> plot_first_layer(model, "weights.png", image_shape=(8, 8))
+>>> plot_first_layer(model, "weights.png", image_shape=(8, 8))   # or a ConvNet's first filters
+>>> plot_feature_maps(model, X_test[0], "2", "feature_maps.png")   # one input's maps at layer '2'
 """
 import io
 import math
@@ -15,7 +16,7 @@ import os
 import numpy as np
 
 __all__ = ["plot_loss", "plot_accuracy", "plot_lr", "plot_confusion_matrix", "plot_first_layer",
-           "plot_lr_find", "plot_history", "figure_png"]
+           "plot_feature_maps", "plot_lr_find", "plot_history", "figure_png"]
 
 TRAIN_COLOR, VAL_COLOR = "#1f77b4", "#ff7f0e"     # matplotlib's tab:blue and tab:orange
 
@@ -302,3 +303,80 @@ def plot_history(history, directory):
         out["lr"] = os.path.join(directory, "lr.png")
         plot_lr(history, out["lr"])
     return out
+
+
+def plot_feature_maps(model, x, layer_name, path=None, max_maps=64, cmap="viridis"):
+    """The feature maps of ONE input at the layer ``layer_name`` (a name from
+    ``model.named_modules()``, e.g. ``'1'`` for the ReLU after the first convolution of a
+    Sequential), one tile per channel, laid out in a square grid.
+
+    ``x`` is one example (C, H, W) or a batch of one (1, C, H, W), an array or a Tensor. The model
+    runs once in eval mode without gradients; its mode and the global RNG are left as they were.
+    Each map is scaled to its own range (a dead map, all one value, is drawn flat). At most
+    ``max_maps`` tiles; ``fig.maps`` holds the whole output (C, h, w) of the layer.
+
+    >>> plot_feature_maps(model, X_test[0], "2", "feature_maps.png")
+    """
+    from .. import backend
+    from ..autograd import Tensor, no_grad
+    modules = dict(model.named_modules())
+    if layer_name not in modules or layer_name == "":
+        names = [n for n in modules if n]
+        raise ValueError(f"plot_feature_maps: {type(model).__name__} has no layer {layer_name!r}; "
+                         f"its layers are {', '.join(names) or '(none)'}")
+    xa = np.asarray(x.data if isinstance(x, Tensor) else x)
+    if xa.ndim == 3:
+        xa = xa[None]
+    if xa.ndim != 4 or xa.shape[0] != 1:
+        raise ValueError(f"plot_feature_maps: expected one input (C, H, W) or (1, C, H, W), got "
+                         f"shape {xa.shape}")
+    p = next(iter(model.parameters()), None)
+    if p is not None and xa.dtype != p.data.dtype:
+        xa = xa.astype(p.data.dtype)
+    seen = {}
+    handle = modules[layer_name].register_forward_hook(
+        lambda mod, args, out: seen.setdefault("out", np.array(out.data)))
+    modes = [(m, m.training) for m in model.modules()]
+    rng = backend.get_rng_state()
+    model.eval()
+    try:
+        with no_grad():
+            model(Tensor(xa))
+    finally:
+        handle.remove()
+        for m, mode in modes:
+            m.__dict__["training"] = mode
+        backend.set_rng_state(rng)
+    if "out" not in seen:
+        raise ValueError(f"plot_feature_maps: layer {layer_name!r} was not called in the forward pass")
+    out = seen["out"]
+    kind = type(modules[layer_name]).__name__
+    if out.ndim != 4:
+        raise ValueError(f"plot_feature_maps: layer {layer_name!r} ({kind}) gives shape {out.shape}, "
+                         f"not feature maps (1, C, H, W); pick a convolution, activation or pooling "
+                         f"layer")
+    maps = out[0].astype(np.float64)
+    shown = maps[:max_maps]
+    n, h, w = shown.shape
+    rows, cols = _grid(n)
+    pad = max(1, min(h, w) // 6)
+    H, W = rows * (h + pad) - pad, cols * (w + pad) - pad
+    mosaic = np.full((H, W), np.nan)            # NaN padding is drawn white
+    for k, m in enumerate(shown):
+        r, c = divmod(k, cols)
+        lo, hi = m.min(), m.max()
+        mosaic[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = \
+            (m - lo) / (hi - lo) if hi > lo else 0.0
+    scale = max(1.0, 40.0 / max(h, w))
+    fig = _figure((min(max(cols * w * scale / 72 + 0.4, 3.0), 11),
+                   min(max(rows * h * scale / 72 + 0.7, 2.0), 11)))
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    more = f" (first {n} of {len(maps)})" if n < len(maps) else ""
+    ax.set_title(f"layer {layer_name} ({kind}): {len(maps)} feature maps of {h}x{w}{more}",
+                 fontsize=9)
+    from matplotlib import colormaps
+    ax.imshow(np.ma.masked_invalid(mosaic), cmap=colormaps[cmap].with_extremes(bad="white"),
+              vmin=0, vmax=1, interpolation="nearest")
+    fig.maps = maps
+    return _finish(fig, path)

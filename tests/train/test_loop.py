@@ -396,3 +396,24 @@ def test_no_progress_prints_nothing(capsys):
     fit(model, sgd(model), (X, y), epochs=2, progress=False)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_per_step_outputs_count_token_accuracy():
+    """A tagger's (N, T, C) scores against (N, T) labels: accuracy over tokens, fit runs."""
+    import chainrule as cr
+    from chainrule import nn, optim
+    from chainrule.train import Trainer
+    from chainrule.train.loop import _n_correct
+
+    out = np.zeros((2, 3, 4))
+    out[..., 1] = 1                                     # predicts class 1 everywhere
+    y = np.array([[1, 1, 0], [1, 2, 1]])
+    assert _n_correct(out, y) == (4, 6)
+    assert _n_correct(out.transpose(0, 2, 1), y) == (4, 6)   # (N, C, T) layout
+
+    X = np.random.default_rng(0).standard_normal((40, 5, 3)).astype(np.float32)
+    Y = (X[..., 0] > 0).astype(np.int64)              # a label per time step
+    model = nn.Linear(3, 2)
+    loss = lambda o, t: nn.functional.cross_entropy(o.reshape(-1, 2), t.reshape(-1))  # noqa: E731
+    hist = Trainer(model, optim.SGD(model.parameters(), lr=0.5), loss).fit((X, Y), epochs=15, progress=False)
+    assert hist["accuracy"][-1] > 0.9
