@@ -133,12 +133,15 @@ def _step_pair(cm, tm, x, y, make_cr_opt, make_torch_opt):
     return cr_step, torch_step
 
 
+CLOCK = time.perf_counter
+
+
 def _rate(step, seconds):
-    n, t0 = 0, time.perf_counter()
+    n, t0 = 0, CLOCK()
     while True:
         step()
         n += 1
-        t = time.perf_counter() - t0
+        t = CLOCK() - t0
         if t >= seconds:
             return n / t
 
@@ -175,15 +178,29 @@ def main(argv=None):
     p.add_argument("workloads", nargs="*", help=f"workloads to run (default: all of {sorted(WORKLOADS)})")
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per library (median reported)")
     p.add_argument("--seconds", type=float, default=1.0, help="length of one timed round")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for both libraries (NumPy's BLAS and torch.set_num_threads); "
+                        "default: each library's own")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="count process CPU time instead of wall time: with --threads 1 this is "
+                        "robust against other processes on a shared machine")
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="keep glibc's default malloc thresholds (see MALLOC_ENV)")
     args = p.parse_args(argv)
     import torch
+    global CLOCK
+    if args.threads:
+        cr.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)
+    if args.cpu_time:
+        CLOCK = time.process_time
     tuned = all(os.environ.get(k) == v for k, v in MALLOC_ENV.items())
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# numpy {np.__version__}, torch {torch.__version__} (threads {torch.get_num_threads()}), "
-          f"cpus {os.cpu_count()}, malloc tuning {'on' if tuned else 'off'}, load average {load:.1f} "
-          f"(other processes on the cores distort the ratio)", flush=True)
+          f"cpus {os.cpu_count()}, numpy BLAS threads {cr.get_num_threads()}, "
+          f"malloc tuning {'on' if tuned else 'off'}, clock {'cpu' if args.cpu_time else 'wall'}, "
+          f"load average {load:.1f} (other processes on the cores distort wall-clock ratios)",
+          flush=True)
     for name in args.workloads or sorted(WORKLOADS):
         if name not in WORKLOADS:
             p.error(f"unknown workload {name!r}; known: {sorted(WORKLOADS)}")
