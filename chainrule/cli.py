@@ -116,7 +116,7 @@ def _add_model_args(p):
                         "recipe of examples/convnet_digits.py), which options given here override")
     m.add_argument("--channels", type=_channels, default=None, metavar="SIZES",
                    help="ConvNets: convolution widths; lenet: two (default 6,16; on digits "
-                        "32,64), alexnet: one (default 32), vgg: widths with M for a max pool "
+                        "64,128), alexnet: one (default 32), vgg: widths with M for a max pool "
                         "(default 32,32,M,64,64,M)")
     m.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
                    help="lenet / vgg: batch norm after each convolution (default: on for lenet on "
@@ -274,6 +274,8 @@ def build_parser():
 
     from . import cli_seq               # train-char, generate, sentiment, seq2seq, mnist1d-seq, ...
     cli_seq.add_commands(sub)
+    from . import cli_vision            # similar, transfer, train-captioner, caption
+    cli_vision.add_commands(sub)
     return p
 
 

@@ -113,7 +113,7 @@ def add_commands(sub):
     m.add_argument("--width", type=_positive_int, default=16, help="channels of the first conv block")
     m.add_argument("--hidden", type=_positive_int, default=128, help="LSTM hidden size")
     m.add_argument("--embed", type=_positive_int, default=32, help="word embedding size")
-    m.add_argument("--epochs", type=_positive_int, default=20, help="passes over the images")
+    m.add_argument("--epochs", type=_positive_int, default=60, help="passes over the images")
     m.add_argument("--batch-size", type=_positive_int, default=32, help="images per step")
     m.add_argument("--lr", type=_positive_float, default=5e-3, help="Adam learning rate (cosine decay)")
     m.add_argument("--beam", type=_positive_int, default=3, help="beam size for the evaluation")
@@ -164,11 +164,8 @@ def save_vision_model(path, model, config, mode="L", size=8, classes=None):
 
 def build_vision_model(config):
     from .models import convnets
-    from .transfer import digits_convnet
     kind = config.get("kind")
     args = {k: v for k, v in config.items() if k != "kind"}
-    if kind == "digits_convnet":
-        return digits_convnet(**args)
     if kind in ("lenet5", "alexnet_small", "vgg_small"):
         return getattr(convnets, kind)(**args)
     raise ValueError(f"unknown vision model kind {kind!r} in the checkpoint")
@@ -243,7 +240,7 @@ def _image_files(folder):
 # -- similar ----------------------------------------------------------------------------------------
 
 def cmd_similar(args):
-    from .transfer import cluster_purity, extract_features, kmeans, nearest_neighbours  # noqa: F401
+    from .transfer import extract_features, kmeans, nearest_neighbours
     vm = load_vision_model(args.checkpoint)
     if not os.path.isfile(args.query):
         raise FileNotFoundError(2, "no such query image", args.query)

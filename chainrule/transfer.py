@@ -29,7 +29,8 @@ __all__ = ["FeatureExtractor", "extract_features", "cosine_similarity", "nearest
            "kmeans", "KMeansResult", "freeze", "unfreeze", "trainable_parameters",
            "parametrized_layers", "freeze_all_but_last", "head_name", "replace_head",
            "finetune_param_groups", "setup_transfer", "LinearProbe", "linear_probe",
-           "REGIMES", "suggest_regime", "cluster_purity"]
+           "REGIMES", "suggest_regime", "cluster_purity", "digits_transfer_experiment",
+           "TransferResults", "METHODS", "conv_stage"]
 
 
 # -- feature extraction -----------------------------------------------------------------------------
@@ -54,7 +55,8 @@ def _resolve_layer(model, layer):
     """(module name, capture 'input' or 'output') for a layer spec.
 
     None: the input of the last Linear (the penultimate features). An int: that top-level child
-    (negative counts from the end). A string: the output of the module with that dotted name.
+    (negative counts from the end). A string: the output of the module with that dotted name
+    ('' is the model itself).
     """
     if layer is None:
         return head_name(model), "input"
@@ -67,6 +69,8 @@ def _resolve_layer(model, layer):
     if not isinstance(layer, str):
         raise TypeError(f"FeatureExtractor: layer must be a name such as '6', an int or None, "
                         f"got {type(layer).__name__}")
+    if layer == "":
+        return "", "output"                      # the whole model's output
     names = [n for n, _ in model.named_modules() if n]
     if layer not in names:
         raise KeyError(f"FeatureExtractor: {type(model).__name__} has no layer {layer!r}; its "
@@ -78,7 +82,7 @@ class FeatureExtractor(Module):
     """``model`` cut after one layer: ``FeatureExtractor(model, '9')(x)`` is the output of the
     sub-module named '9' (dotted names, as ``model.named_modules()`` lists them), flattened to
     (N, D). ``layer=None`` takes the input of the last Linear layer (the penultimate features); an
-    int picks a top-level child (``-2``: the one before the last).
+    int picks a top-level child (``-2``: the one before the last); ``''`` the model's own output.
 
     The layers after the chosen one do not run: a forward hook captures the output and stops the
     pass. Gradients flow as usual (for fine-tuning); ``extract_features`` is the batched,
@@ -517,7 +521,8 @@ def linear_probe(model, X, y, num_classes=None, layer=None, epochs=100, lr=0.01,
     """Train a linear (softmax) classifier on ``model``'s frozen features at ``layer`` (default: the
     penultimate features): the features are extracted once, standardised with the training
     statistics, and a Linear layer is fitted with Adam. Returns a ``LinearProbe`` module that
-    classifies images directly (``probe(x)`` -> scores, ``predict(probe, X)``).
+    classifies images directly (``probe(x)`` -> scores, ``predict(probe, X)``). The probe shares
+    ``model`` and freezes its parameters (load a copy first to fine-tune it later).
 
     >>> probe = linear_probe(pretrained, X_few, y_few, num_classes=5)
     >>> (predict(probe, X_test).argmax(1) == y_test).mean()
@@ -561,8 +566,10 @@ class _HeadOnly(Module):
 
 METHODS = {
     "scratch": "(a) from scratch",
-    "linear": "(b) linear classifier, frozen features",
+    "linear": "(b) linear classifier, frozen top-layer features",
+    "linear_conv": "(b') linear classifier, frozen conv features",
     "finetune": "(c) fine-tune all, pretrained lr x0.1",
+    "finetune_full": "(c') fine-tune all, same lr",
     "finetune_last": "(d) fine-tune the last 2 layers",
 }
 
@@ -577,6 +584,7 @@ class TransferResults:
         self.acc = {m: [] for m in self.methods}
         self.source_acc = []
         self.n_test = 0
+        self.model_config = None
 
     def mean(self, method):
         return float(np.mean(self.acc[method]))
@@ -609,16 +617,18 @@ class TransferResults:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        labels = [METHODS.get(m, m).split(" ", 1)[1] for m in self.methods]
+        import textwrap
+        labels = [textwrap.fill(METHODS.get(m, m), 16) for m in self.methods]
         means = [self.mean(m) for m in self.methods]
-        fig, ax = plt.subplots(figsize=(7, 4))
-        colours = ["#999999", "#4477aa", "#228833", "#ccbb44", "#ee6677"]
+        fig, ax = plt.subplots(figsize=(1.4 * len(means) + 1.5, 4.2))
+        colours = ["#999999", "#4477aa", "#66ccee", "#228833", "#ccbb44", "#ee6677", "#aa3377"]
         bars = ax.bar(range(len(means)), means, yerr=[self.std(m) for m in self.methods],
-                      capsize=4, color=colours[:len(means)])
-        for b, v in zip(bars, means):
-            ax.text(b.get_x() + b.get_width() / 2, v + 0.02, f"{v:.3f}", ha="center", fontsize=9)
+                      capsize=4, color=[colours[i % len(colours)] for i in range(len(means))])
+        for b, v, m in zip(bars, means, self.methods):
+            ax.text(b.get_x() + b.get_width() / 2, v + self.std(m) + 0.02, f"{v:.3f}",
+                    ha="center", fontsize=9)
         ax.set_xticks(range(len(means)))
-        ax.set_xticklabels([lab.replace(", ", ",\n") for lab in labels], fontsize=8)
+        ax.set_xticklabels(labels, fontsize=7)
         ax.set_ylim(0, 1.1)
         ax.set_ylabel("test accuracy (digits 5-9)")
         ax.set_title(f"Transfer from digits 0-4, {self.shots} labels per class, "
@@ -640,6 +650,17 @@ def _fit(model, opt, X, y, epochs, batch_size, seed):
     return model
 
 
+def conv_stage(model):
+    """The name of the model's first Flatten layer: the end of its convolutional stage."""
+    for n, m in model.named_modules():
+        if isinstance(m, nn.Flatten):
+            return n
+    raise ValueError(f"{type(model).__name__} has no Flatten layer")
+
+
+DIGITS_MODEL = {"kind": "lenet5", "in_channels": 1, "num_classes": 5, "input_size": 8}
+
+
 def digits_transfer_experiment(seeds=5, shots=10, pretrain_epochs=20, epochs=60, lr=1e-3,
                                pretrained_lr_scale=0.1, methods=tuple(METHODS), log=print,
                                return_pretrained=False):
@@ -648,12 +669,16 @@ def digits_transfer_experiment(seeds=5, shots=10, pretrain_epochs=20, epochs=60,
     test split:
 
     - 'scratch': a fresh LeNet-5 trained on the few images;
-    - 'linear': a linear classifier on the pretrained net's frozen penultimate features;
-    - 'finetune': a new head, every layer fine-tuned, the pretrained ones at lr * pretrained_lr_scale;
+    - 'linear': a linear classifier on the pretrained net's frozen top-layer (penultimate) features;
+    - 'linear_conv': the same on the frozen features of the convolutional stage (the course's
+      "try linear classifiers from different stages");
+    - 'finetune': a new head, every layer fine-tuned, the pretrained ones at lr * pretrained_lr_scale
+      (optimizer parameter groups);
+    - 'finetune_full': the same with one learning rate for all;
     - 'finetune_last': a new head, only the last two layers with parameters fine-tuned.
 
-    Every method gets the same data and ``epochs`` passes (Adam, batch 10). ``seeds``: a count or a
-    list; each seed pretrains its own net and draws its own few images. Returns a
+    Every method gets the same images and ``epochs`` passes (Adam, batches of 10). ``seeds``: a
+    count or a list; each seed pretrains its own net and draws its own few images. Returns a
     ``TransferResults`` (and the pretrained net of the first seed with ``return_pretrained``).
     """
     from . import backend, optim
@@ -664,18 +689,24 @@ def digits_transfer_experiment(seeds=5, shots=10, pretrain_epochs=20, epochs=60,
         if m not in METHODS:
             raise ValueError(f"digits_transfer_experiment: unknown method {m!r}; choose from "
                              f"{list(METHODS)}")
+    cfg = {k: v for k, v in DIGITS_MODEL.items() if k != "kind"}
     X_tr, y_tr, X_te, y_te = digits_split(test_fraction=0.2, seed=0, images=True)
     src, tgt = y_tr < 5, y_tr >= 5
     Xs, ys = X_tr[src], y_tr[src]
     Xs_te, ys_te = X_te[y_te < 5], y_te[y_te < 5]
     Xt_pool, yt_pool = X_tr[tgt], y_tr[tgt] - 5
     Xt_te, yt_te = X_te[y_te >= 5], y_te[y_te >= 5] - 5
+    if shots > min(np.bincount(yt_pool)):
+        raise ValueError(f"digits_transfer_experiment: shots must be at most "
+                         f"{min(np.bincount(yt_pool))} (images per class available), got {shots}")
     res = TransferResults(methods, seeds, shots)
     res.n_test = len(yt_te)
+    res.model_config = dict(DIGITS_MODEL)
     first_pretrained = None
+    bs = min(10, 5 * shots)
     for seed in seeds:
         backend.manual_seed(seed)
-        base = lenet5(1, 5, 8)
+        base = lenet5(**cfg)
         _fit(base, optim.Adam(base.parameters(), lr=lr), Xs, ys, pretrain_epochs, 32, seed)
         res.source_acc.append(_accuracy(base, Xs_te, ys_te))
         if first_pretrained is None:
@@ -686,23 +717,26 @@ def digits_transfer_experiment(seeds=5, shots=10, pretrain_epochs=20, epochs=60,
         Xf, yf = Xt_pool[pick], yt_pool[pick]
 
         def pretrained_copy():
-            m = lenet5(1, 5, 8)
+            m = lenet5(**cfg)
             m.load_state_dict(base.state_dict())
             return m
 
         for method in methods:
             backend.manual_seed(10_000 + seed)
             if method == "scratch":
-                m = lenet5(1, 5, 8)
-                _fit(m, optim.Adam(m.parameters(), lr=lr), Xf, yf, epochs, 10, seed)
-            elif method == "linear":
-                m = linear_probe(pretrained_copy(), Xf, yf, num_classes=5, epochs=epochs, lr=1e-2,
-                                 batch_size=10, seed=seed)
+                m = lenet5(**cfg)
+                _fit(m, optim.Adam(m.parameters(), lr=lr), Xf, yf, epochs, bs, seed)
+            elif method in ("linear", "linear_conv"):
+                net = pretrained_copy()
+                layer = conv_stage(net) if method == "linear_conv" else None
+                m = linear_probe(net, Xf, yf, num_classes=5, layer=layer, epochs=epochs, lr=1e-2,
+                                 batch_size=bs, seed=seed)
             else:
-                regime = "all" if method == "finetune" else "last"
+                regime = "last" if method == "finetune_last" else "all"
+                scale = 1.0 if method == "finetune_full" else pretrained_lr_scale
                 m, opt = setup_transfer(pretrained_copy(), 5, regime, lr=lr, last_n=2,
-                                        pretrained_lr_scale=pretrained_lr_scale)
-                _fit(m, opt, Xf, yf, epochs, 10, seed)
+                                        pretrained_lr_scale=scale)
+                _fit(m, opt, Xf, yf, epochs, bs, seed)
             res.acc[method].append(_accuracy(m, Xt_te, yt_te))
         if log:
             log(f"seed {seed}: pretrained on 0-4 {res.source_acc[-1]:.3f}; "

@@ -10,7 +10,7 @@ from chainrule import nn, optim
 from chainrule.models import lenet5
 from chainrule.train import Trainer
 from chainrule.transfer import (FeatureExtractor, cluster_purity, cosine_similarity,
-                                digits_convnet, digits_transfer_experiment, extract_features,
+                                conv_stage, digits_transfer_experiment, extract_features,
                                 finetune_param_groups, freeze, freeze_all_but_last, head_name,
                                 kmeans, linear_probe, nearest_neighbours, parametrized_layers,
                                 replace_head, setup_transfer, suggest_regime,
@@ -34,10 +34,15 @@ def test_features_equal_the_truncated_network_by_hand(rng):
             None: model[:-1](cr.tensor(X)).data,                    # the input of the last Linear
         }
     for layer, want in by_hand.items():
-        got = extract_features(model, X, layer=layer, batch_size=7)  # batches of 7, 7, 6
+        got = extract_features(model, X, layer=layer)                # one batch: the same numbers
         assert got.shape == want.shape and isinstance(got, np.ndarray)
         np.testing.assert_array_equal(got, want)
+        batched = extract_features(model, X, layer=layer, batch_size=7)   # batches of 7, 7, 6
+        np.testing.assert_allclose(batched, want, rtol=1e-12, atol=1e-15)  # BLAS blocking only
     np.testing.assert_array_equal(extract_features(model, X, layer=-2), by_hand[None])
+    with cr.no_grad():
+        np.testing.assert_array_equal(extract_features(model, X, layer=""),   # '': the output
+                                      model(cr.tensor(X)).data)
     assert extract_features(model, X).shape == (20, 84)
 
 
@@ -49,6 +54,7 @@ def test_extraction_runs_in_eval_mode_without_gradients_and_restores_the_mode(rn
     model.train()
     Trainer(model, optim.SGD(model.parameters(), lr=0.01)).fit(
         (X, np.arange(9) % 3), epochs=1, batch_size=9, progress=False)   # running stats move
+    model.zero_grad()
     feats = extract_features(model, X)                     # the input of the Linear: BN in eval
     assert model.training and all(m.training for m in model.modules())
     model.eval()
@@ -92,8 +98,9 @@ def test_extract_features_accepts_datasets_and_loaders(rng):
     X = rng.normal(size=(10, 1, 8, 8))
     want = extract_features(model, X)
     ds = ArrayDataset(X, np.zeros(10, dtype=np.int64))
-    np.testing.assert_array_equal(extract_features(model, ds, batch_size=4), want)
-    np.testing.assert_array_equal(extract_features(model, DataLoader(ds, batch_size=3)), want)
+    np.testing.assert_allclose(extract_features(model, ds, batch_size=4), want, rtol=1e-12)
+    np.testing.assert_allclose(extract_features(model, DataLoader(ds, batch_size=3)), want,
+                               rtol=1e-12)
 
 
 # -- similarity, neighbours, k-means ----------------------------------------------------------------
@@ -261,7 +268,8 @@ def test_linear_probe_learns_on_frozen_features(rng):
 def test_digits_transfer_experiment_tiny(tmp_path):
     res, pre = digits_transfer_experiment(seeds=1, shots=3, pretrain_epochs=1, epochs=2, log=None,
                                           return_pretrained=True)
-    assert set(res.acc) == {"scratch", "linear", "finetune", "finetune_last"}
+    assert set(res.acc) == {"scratch", "linear", "linear_conv", "finetune", "finetune_full",
+                            "finetune_last"}
     assert all(0.0 <= res.mean(m) <= 1.0 and len(res.acc[m]) == 1 for m in res.acc)
     assert res.n_test == 179 and len(res.source_acc) == 1
     table = res.table()
@@ -269,7 +277,7 @@ def test_digits_transfer_experiment_tiny(tmp_path):
     png = res.plot(str(tmp_path / "bars.png"))
     assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     assert isinstance(pre, nn.Module) and res.to_dict()["shots"] == 3
-    assert isinstance(digits_convnet(), nn.Sequential)
+    assert conv_stage(pre) == "6"
 
 
 def test_examples_run_tiny(tmp_path, capsys):

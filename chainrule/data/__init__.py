@@ -17,10 +17,10 @@ from chainrule.data.dataset import (ArrayDataset, Dataset, Subset, TensorDataset
                                     random_split, train_val_split)
 from chainrule.data.datasets import ImageFolder, load_csv
 from chainrule.data.loader import DataLoader
-from chainrule.data.transforms import (Compose, MeanSubtraction, Normalize, RandomCrop,
-                                       RandomHorizontalFlip, RandomShift, Transform)
+from chainrule.data.transforms import (Compose, MeanSubtraction, Normalize, RandomApply,
+                                       RandomCrop, RandomHorizontalFlip, RandomShift, Transform)
 
 __all__ = ["Dataset", "TensorDataset", "ArrayDataset", "Subset", "DataLoader", "collate",
            "random_split", "train_val_split", "load_csv", "ImageFolder", "datasets", "transforms",
            "Transform", "Compose", "MeanSubtraction", "Normalize", "RandomCrop", "RandomShift",
-           "RandomHorizontalFlip"]
+           "RandomHorizontalFlip", "RandomApply"]

@@ -62,7 +62,7 @@ def render_scene(scene, size=24, noise=0.03, rng=None, supersample=4):
     img = np.zeros((3, s, s))
     cell = s / 3.0
     for o in scene:
-        r = 0.34 * cell * o["scale"]
+        r = 0.40 * cell * o["scale"]
         slack = max(cell / 2 - r - supersample, 0.0)
         cy = (o["row"] + 0.5) * cell + o["dy"] * slack
         cx = (o["col"] + 0.5) * cell + o["dx"] * slack

@@ -288,3 +288,34 @@ class RandomHorizontalFlip(Transform):
 
     def _repr_args(self):
         return {"p": self.p}
+
+
+class RandomApply(Transform):
+    """Apply ``transform`` to each image with probability ``p``, independently per image; the
+    others pass unchanged. The transform must keep the image shape.
+
+    >>> RandomApply(RandomShift(1), p=0.5)     # half the digits jittered by a pixel, half as they are
+    """
+
+    def __init__(self, transform, p=0.5):
+        if not callable(transform):
+            raise TypeError(f"RandomApply: transform must be callable, got {type(transform).__name__}")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomApply: p must be in [0, 1], got {p}")
+        self.transform, self.p = transform, float(p)
+
+    def __call__(self, x, rng=None):
+        x = _check_batch(x, "RandomApply", min_ndim=1)
+        rng = _resolve_rng(rng)
+        chosen = rng.random(x.shape[0]) < self.p
+        out = x.copy()
+        if chosen.any():
+            y = np.asarray(apply_transform(self.transform, x[chosen], rng))
+            if y.shape != x[chosen].shape:
+                raise ValueError(f"RandomApply: {self.transform!r} changed the shape "
+                                 f"{x[chosen].shape} to {y.shape}; it must keep it")
+            out[chosen] = y
+        return out
+
+    def _repr_args(self):
+        return {"transform": self.transform, "p": self.p}

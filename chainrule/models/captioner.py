@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .. import backend, nn
+from .. import nn
 from ..autograd import Tensor, no_grad
 from ..nn import functional as F
 
@@ -166,9 +166,9 @@ class Captioner(nn.Module):
 
     def beam_search(self, images, beam_size=3, max_len=20, length_penalty=0.0):
         """Beam search: keep the ``beam_size`` most likely prefixes (summed log-probabilities) at
-        each step; a prefix that picks <eos> is finished. Stops when ``beam_size`` prefixes are
-        finished, none is alive, or no alive prefix can beat the best finished one (log-probabilities
-        only fall), or after ``max_len`` words. The best finished prefix wins, scored by
+        each step; an <eos> among the ``beam_size`` best continuations finishes a caption. Stops when no prefix is alive, when no
+        alive prefix can beat the best finished caption (log-probabilities only fall; without a
+        length penalty), or after ``max_len`` words. The best finished prefix wins, scored by
         ``logp / len ** length_penalty`` (0: plain log-probability). Ties go to the lower word id,
         so ``beam_size=1`` is exactly ``greedy``. Returns word-id lists (without <bos> / <eos>)."""
         if beam_size < 1:
@@ -186,6 +186,8 @@ class Captioner(nn.Module):
         return results
 
     def _beam_one(self, feat, k, max_len, alpha):
+        if max_len < 1:
+            return []
         h, c = self.init_state(feat)
         seqs = [[]]
         scores = np.zeros(1)
@@ -199,19 +201,23 @@ class Captioner(nn.Module):
         for _ in range(max_len):
             logp, _, (h, c) = self._step(last, (h, c))
             cand = (scores[:, None] + logp).reshape(-1)
-            order = np.argsort(-cand, kind="stable")[:k]        # ties: lower beam, lower word id
+            # the best 2k candidates hold at least k that are not <eos> (one <eos> per beam)
+            order = np.argsort(-cand, kind="stable")[:2 * k]    # ties: lower beam, lower word id
             alive_idx, new_seqs, new_scores, new_last = [], [], [], []
-            for j in order:
+            for rank, j in enumerate(order):
                 b, w = divmod(int(j), V)
                 if w == self.eos_index:
-                    finished.append((final(cand[j], seqs[b]), seqs[b]))
-                else:
+                    if rank < k:                                 # an ending among the best k
+                        finished.append((final(cand[j], seqs[b]), seqs[b]))
+                elif len(alive_idx) < k:                         # keep k prefixes alive
                     alive_idx.append(b)
                     new_seqs.append(seqs[b] + [w])
                     new_scores.append(cand[j])
                     new_last.append(w)
-            if not alive_idx or len(finished) >= k:
+            if not alive_idx:
                 break
+            # log-probabilities only fall as words are added: once the best finished caption
+            # scores at least as well as every alive prefix, none of them can overtake it
             if finished and not alpha and max(f[0] for f in finished) >= max(new_scores):
                 break
             sel = np.asarray(alive_idx)
@@ -220,8 +226,6 @@ class Captioner(nn.Module):
             last = np.asarray(new_last, dtype=np.int64)
         else:
             finished += [(final(s, q), q) for s, q in zip(scores, seqs)]   # ran out of length
-        if not finished:                                # every kept prefix ended at max_len
-            finished = [(final(s, q), q) for s, q in zip(new_scores, new_seqs)]
         best = max(range(len(finished)), key=lambda m: (finished[m][0], -m))
         return finished[best][1]
 
