@@ -3,6 +3,7 @@
     chainrule train                       # an MLP on scikit-learn's digits, prints test_accuracy=...
     chainrule train --dataset mnist1d --hidden 256,256 --epochs 40
     chainrule train --dataset data.csv --label-column species --save model.npz
+    chainrule train --model lenet --dataset digits     # a ConvNet (the digits recipe); alexnet, vgg
     chainrule train --config run.toml --out runs/a     # run directory: config, history, checkpoints, report
     chainrule train --resume runs/a                    # continue an interrupted run, bit for bit
     chainrule evaluate runs/a | predict runs/a --input new.csv | summary | report runs/a | lr-find

@@ -2,7 +2,7 @@
 the models' settings, per-model default recipes, live augmentation and per-channel mean
 subtraction. ``chainrule.cli`` calls these; they use only the public API.
 
-    chainrule train --model lenet --dataset digits          # the digits recipe: test_accuracy ~0.99
+    chainrule train --model lenet --dataset digits          # the digits recipe: test_accuracy=0.9861
     chainrule train --model vgg --dataset mnist --data-dir ~/data/mnist --epochs 5 --augment
     chainrule train --model alexnet --dataset cifar10 --data-dir ~/data/cifar-10-batches-bin
     chainrule train --model lenet --dataset path/to/folder --image-size 32 --augment
@@ -17,7 +17,7 @@ MODELS = ("mlp",) + tuple(CONV_MODELS)
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")    # or a folder of images
 
 # Defaults of `chainrule train` that change with --model (under a --config file, a resumed run's
-# settings and the command line). The tuples are the model's own defaults.
+# settings and the command line).
 MODEL_DEFAULTS = {
     "lenet": {"hidden": (120, 84), "lr": 0.05, "weight_decay": 5e-4, "lr_schedule": "cosine",
               "epochs": 20},
@@ -28,7 +28,7 @@ MODEL_DEFAULTS = {
 }
 # The digits recipe (examples/convnet_digits.py): LeNet with 64 and 128 filters (the original has
 # 6 and 16) and batch norm, half the images shifted by a pixel, SGD + cosine for 40 epochs.
-# Chosen by 5-fold cross-validation on the training part (3 fold seeds), never on the test split.
+# Chosen by 5-fold cross-validation on the training part (3 fold seeds), not on the test split.
 DIGITS_RECIPE = {"channels": "64,128", "batch_norm": True, "augment": True, "lr": 0.05,
                  "weight_decay": 1e-3, "lr_schedule": "cosine", "epochs": 40, "batch_size": 32}
 

@@ -13,8 +13,6 @@ k = 2, s = 2). The transposed convolution runs it backwards:
 
     python examples/conv_output_size.py
 """
-import numpy as np
-
 import chainrule as cr
 from chainrule import nn
 

@@ -178,7 +178,8 @@ def test_train_on_mnist1d(capsys):
 
 BAD = {
     "missing csv": (["--dataset", "{tmp}/nope.csv"], "no such file"),
-    "directory": (["--dataset", "{tmp}"], "is a directory"),
+    # a directory is read as an image folder (one sub-folder per class)
+    "directory": (["--dataset", "{tmp}"], "expected one sub-folder per class"),
     "unknown label column": (["--dataset", "{csv}", "--label-column", "species"],
                              "no label column 'species'"),
     "label index out of range": (["--dataset", "{csv}", "--label-column", "9"], "out of range"),

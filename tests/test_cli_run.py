@@ -67,7 +67,8 @@ def test_config_file_with_command_line_overrides(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("epoch = 3\nfoo = 1\n", "unknown keys 'epoch', 'foo'; valid keys: activation, batch_size, "),
+    ("epoch = 3\nfoo = 1\n", "unknown keys 'epoch', 'foo'; valid keys: activation, augment, "
+                             "batch_norm, batch_size, "),
     ("[model]\nhiden = [3]\n", "unknown key 'hiden'; valid keys:"),
     ("hidden = true\n", "'hidden' must be a list of sizes"),
     ("optimizer = 'lbfgs'\n", "'optimizer' must be one of sgd, adam, adamw, rmsprop"),

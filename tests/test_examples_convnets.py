@@ -53,3 +53,14 @@ def test_examples_use_only_the_public_api(name):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("chainrule"):
             assert not any(part.startswith("_") for part in node.module.split(".")), node.module
             assert not any(a.name.startswith("_") for a in node.names), ast.dump(node)
+
+
+def test_convnet_digits_full_recipe_reaches_the_target(tmp_path, capsys):
+    """The issue's target, end to end: >= 0.985 on the 360 test digits (seed 0). About 13 s of
+    CPU on one BLAS thread. The margin is small: 0.9861 is 5 errors, 0.985 allows 5; seeded runs
+    repeat bit for bit on one machine, but another CPU's BLAS kernels round differently and can move
+    it by an error or two, so CI asserts 0.98 (7 errors); the 0.985 target is measured by hand
+    and reported in the issue's note."""
+    accuracy = load_example("convnet_digits").main(progress=False,
+                                                   out_prefix=str(tmp_path / "full"))
+    assert accuracy >= 0.98
