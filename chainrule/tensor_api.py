@@ -3,7 +3,7 @@ import numpy as np
 
 from . import backend
 from .autograd import Tensor, _make, split  # noqa: F401  (split re-exported)
-from .ops import activation as _act
+from .nn.functional import log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401  (re-exported)
 from .ops import basic as _basic
 
 
@@ -151,26 +151,6 @@ def max(x, axis=None, keepdims=False):
 
 def min(x, axis=None, keepdims=False):
     return _basic.Min.apply(x, axis=axis, keepdims=keepdims)
-
-
-def sigmoid(x):
-    return _act.Sigmoid.apply(x)
-
-
-def tanh(x):
-    return _act.Tanh.apply(x)
-
-
-def relu(x):
-    return _act.ReLU.apply(x)
-
-
-def softmax(x, axis=-1):
-    return _act.Softmax.apply(x, axis=axis)
-
-
-def log_softmax(x, axis=-1):
-    return _act.LogSoftmax.apply(x, axis=axis)
 
 
 def argmax(x, axis=None):
