@@ -49,10 +49,12 @@ def lenet5(in_channels=1, num_classes=10, input_size=28, channels=(6, 16), hidde
 def alexnet_small(in_channels=3, num_classes=10, input_size=32, width=32, dropout=0.5):
     """An AlexNet-style network for small images (Krizhevsky et al. 2012, scaled down):
     five 3x3 convolutions with ReLU, local response normalisation and max pooling after the first
-    two, max pooling after the last, then dropout and three fully connected layers."""
-    _check_size("alexnet_small", input_size, 8)
+    two, max pooling after the last, then dropout and three fully connected layers. Any
+    ``input_size`` >= 8 works: each 2x2 pooling floors odd sizes (28 -> 14 -> 7 -> 3)."""
+    if input_size < 8:
+        raise ValueError(f"alexnet_small: input_size must be at least 8 (three 2x2 poolings), got {input_size}")
     w = width
-    side = input_size // 8
+    side = input_size // 2 // 2 // 2
     return nn.Sequential(
         nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(2),
         nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(2),
