@@ -199,25 +199,23 @@ def load_vision_model(path):
                            description=f"{state['config'].get('kind')} from {path}")
     config = state.get("config")
     run = state.get("run_config") or {}
-    if isinstance(config, dict) and config.get("kind") == "mlp":
-        from .cli import build_model
-        shape = run.get("image_shape")
-        if not shape:
-            raise ValueError(f"{path} holds an MLP trained on {run.get('dataset', 'tabular data')}, "
-                             f"not on images; it cannot embed images")
+    if isinstance(config, dict) and "kind" in config:
+        # 'chainrule train --save': an MLP trained on images, or a ConvNet (--model lenet/...)
+        from .cli import _standardize, build_model, model_input_shape
+        if config["kind"] == "mlp":
+            shape = run.get("image_shape")
+            if not shape:
+                raise ValueError(f"{path} holds an MLP trained on {run.get('dataset', 'tabular data')}, "
+                                 f"not on images; it cannot embed images")
+        else:
+            shape = model_input_shape(config)
         model = build_model(config)
         model.load_state_dict(state["model"])
         model.eval()
         c, h, w = (int(v) for v in shape)
-        st = state.get("standardize")
-
-        def prepare(X):
-            X = X.reshape(len(X), -1).astype(np.float32)
-            if st is not None:
-                X = ((X - st["mean"]) / st["std"]).astype(np.float32)
-            return X
-        return VisionModel(model, None, "L" if c == 1 else "RGB", (h, w), prepare,
-                           description=f"mlp from {path}")
+        return VisionModel(model, None, "L" if c == 1 else "RGB", (h, w),
+                           lambda X: _standardize(np.asarray(X, np.float32), state),
+                           description=f"{config['kind']} from {path}")
     raise ValueError(f"{path} is not a checkpoint of an image model (expected one written by "
                      f"'chainrule transfer --save', 'chainrule train-captioner' or 'chainrule "
                      f"train --save' on images)")

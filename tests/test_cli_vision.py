@@ -86,6 +86,23 @@ def test_similar_with_an_mlp_from_chainrule_train(tmp_path, capsys):
     assert "images=5" in out[0] and "dim=256" in out[0] and len(out) == 2 + 5
 
 
+def test_similar_with_a_convnet_from_chainrule_train(tmp_path, capsys):
+    """A LeNet checkpoint of 'chainrule train --model lenet --save' embeds images: the vector is
+    the input of the last Linear (84 values), after the saved per-channel mean is subtracted."""
+    ckpt = tmp_path / "lenet.ckpt"
+    assert main(["train", "--model", "lenet", "--epochs", "1", "--no-progress", "--save", str(ckpt)]) == 0
+    folder = tmp_path / "imgs"
+    paths = _digit_folder(str(folder), n=6)
+    query = tmp_path / "query.png"
+    shutil.copy(paths[2], query)
+    capsys.readouterr()
+    assert main(["similar", str(folder), "--checkpoint", str(ckpt), "--query", str(query)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "images=6" in out[0] and "dim=84" in out[0]
+    rank1 = out[2].split()
+    assert float(rank1[1]) == pytest.approx(1.0, abs=1e-6) and rank1[2] == os.path.basename(paths[2])
+
+
 def test_similar_errors(tmp_path, capsys):
     import chainrule as cr
     bad = tmp_path / "x.ckpt"
