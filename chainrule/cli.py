@@ -18,6 +18,9 @@ import time
 import numpy as np
 
 from . import cli_convnets as _conv
+from .cli_args import fraction as _fraction
+from .cli_args import positive_float as _positive_float
+from .cli_args import positive_int as _positive_int
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 LR_SCHEDULES = ("none", "step", "cosine", "plateau")
@@ -35,41 +38,11 @@ def _hidden(text):
     return sizes
 
 
-def _fraction(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text}")
-    return v
-
-
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return v
-
-
 def _channels(text):
     try:
         return _conv.parse_channels(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _positive_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return v
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

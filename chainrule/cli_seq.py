@@ -10,7 +10,6 @@
 Each ends with a line ``name=value`` (``checkpoint=``, ``test_accuracy=``, ``exact_match=``, ``png=``)
 except ``generate``, which prints only the generated text.
 """
-import argparse
 import csv
 import math
 import os
@@ -18,6 +17,9 @@ import sys
 import time
 
 import numpy as np
+
+from .cli_args import nonneg_int as _nonneg_int
+from .cli_args import unit_interval as _unit_interval
 
 CHAR_CKPT = "char_rnn.ckpt"
 SENTIMENT_CKPT = "sentiment.ckpt"
@@ -27,27 +29,6 @@ SEQ2SEQ_CKPT = "seq2seq.ckpt"
 def _cli():
     from . import cli
     return cli
-
-
-def _nonneg_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text}")
-    return v
-
-
-def _unit_interval(text):
-    """A fraction in [0, 1)."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
-    return v
 
 
 def add_commands(sub):

@@ -14,22 +14,11 @@ import time
 
 import numpy as np
 
+from .cli_args import fraction as _fraction
+from .cli_args import positive_float as _positive_float
+from .cli_args import positive_int as _positive_int
+
 VISION_FORMAT = "chainrule-vision-model"
-
-
-def _positive_int(text):
-    from .cli import _positive_int as check
-    return check(text)
-
-
-def _positive_float(text):
-    from .cli import _positive_float as check
-    return check(text)
-
-
-def _fraction(text):
-    from .cli import _fraction as check
-    return check(text)
 
 
 def _formatter():
