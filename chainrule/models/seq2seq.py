@@ -20,7 +20,7 @@ from .. import nn, optim
 from ..autograd import Tensor, no_grad
 from ..data.text import BOS, EOS, PAD, UNK, Vocabulary
 from ..nn import functional as F
-from ..optim import clip_grad_norm_
+from ..optim import backward_and_step
 from ..tensor_api import cat, zeros
 
 __all__ = ["Seq2Seq", "make_task", "TASKS", "build_vocabs", "encode_pairs", "train_seq2seq",
@@ -241,11 +241,7 @@ def train_seq2seq(model, pairs, src_vocab, tgt_vocab, epochs=10, batch_size=64, 
             opt.zero_grad()
             logits = model(src[idx, :S], src_len[idx], tgt_in[idx, :T])
             loss = masked_cross_entropy(logits, tgt_out[idx, :T], model.pad_index)
-            loss.backward()
-            if clip:
-                clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            lv = float(loss.item())
+            lv = backward_and_step(loss, opt, clip)
             if not math.isfinite(lv):
                 raise FloatingPointError(f"train_seq2seq: the loss became {lv} at epoch {epoch + 1}")
             total += lv * len(idx)

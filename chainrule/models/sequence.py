@@ -20,7 +20,7 @@ import numpy as np
 from .. import nn, optim
 from ..autograd import Tensor, no_grad
 from ..nn import functional as F
-from ..optim import clip_grad_norm_
+from ..optim import backward_and_step
 from ..tensor_api import cat
 
 __all__ = ["SequenceClassifier", "SequenceTagger", "GRUClassifier", "TDNN", "lengths_from_padding",
@@ -173,11 +173,7 @@ def train_tagger(model, ids, tags, lengths, epochs=10, batch_size=32, lr=3e-3, c
             opt.zero_grad()
             logits = model(x, ln)
             loss = masked_cross_entropy(logits, y, ln)
-            loss.backward()
-            if clip:
-                clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            lv = float(loss.item())
+            lv = backward_and_step(loss, opt, clip)
             if not math.isfinite(lv):
                 raise FloatingPointError(f"train_tagger: the loss became {lv} at epoch {epoch + 1}")
             n = int(ln.sum())

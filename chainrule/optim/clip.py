@@ -70,3 +70,14 @@ def clip_grad_value_(parameters, clip_value):
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for g in _grads(parameters):
         np.clip(g, -clip_value, clip_value, out=g)
+
+
+def backward_and_step(loss, optimizer, clip_norm=None):
+    """The end of every training step: ``loss.backward()``, clip the gradient norm of the
+    optimizer's parameters to ``clip_norm`` (when given), ``optimizer.step()``. Returns the loss
+    as a float."""
+    loss.backward()
+    if clip_norm:
+        clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip_norm)
+    optimizer.step()
+    return float(loss.data)

@@ -9,6 +9,7 @@ from .. import backend
 from ..autograd import Tensor, no_grad
 from ..data import ArrayDataset, DataLoader, Dataset
 from ..nn import functional as F
+from ..optim.clip import backward_and_step
 from ..optim import ReduceLROnPlateau
 from .callbacks import Callback, History
 
@@ -88,11 +89,7 @@ class Trainer:
         opt.zero_grad()
         out = self.model(x)
         loss = self.loss_fn(out, y)
-        loss.backward()
-        if self.clip_grad_norm is not None:
-            from ..optim import clip_grad_norm_
-            clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
-        opt.step()
+        backward_and_step(loss, opt, self.clip_grad_norm)
         return loss, out
 
     def fit(self, train_data, epochs=10, val_data=None, batch_size=32, shuffle=True, seed=None,
