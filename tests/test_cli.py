@@ -9,22 +9,12 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.cli import main
 from chainrule.data.datasets import digits_split
 from chainrule.models import mlp
 from chainrule.nn import functional as F
+from cli_helpers import run
 
 ACCURACY_LINE = re.compile(r"^test_accuracy=([01]\.\d{4})$", re.M)
-
-
-def run(argv, capsys):
-    """``chainrule argv`` in this process: (exit status, stdout, stderr)."""
-    try:
-        code = main(argv)
-    except SystemExit as e:           # argparse exits for --help and for bad arguments
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def accuracy_of(out):

@@ -9,19 +9,11 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.cli import main, parse_args
+from chainrule.cli import parse_args
+from cli_helpers import run
 
 ACCURACY_LINE = re.compile(r"^test_accuracy=([01]\.\d{4})$")
 FAST = ["--epochs", "1", "--no-progress"]
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def accuracy_of(out):

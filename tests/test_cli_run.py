@@ -15,17 +15,9 @@ import chainrule as cr
 from chainrule.cli import build_model, main
 from chainrule.data.datasets import digits_split
 from chainrule.train import ModelCheckpoint, predict
+from cli_helpers import run
 
 ARGS = ["--hidden", "32", "--dropout", "0.2", "--no-progress"]
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def last_value(out, key):

@@ -10,21 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from chainrule.cli import main
+from cli_helpers import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
 SEQ_EXAMPLES = ["char_lm", "sentiment", "seq2seq_reverse", "tagging", "mnist1d_sequences",
                 "gradient_flow"]
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def last_value(out, name):
