@@ -8,9 +8,9 @@ backward, clip, update). Both libraries start from the same weights (copied from
 
 prints ``W3 chainrule=<steps/s> torch=<steps/s> ratio=<chainrule/torch>`` (medians of alternating
 rounds). Timings on shared machines are noisy: compare the ratio, measured in one run, and note the
-load average printed in the header (other processes on the cores slow PyTorch's spinning OpenMP
-threads far more than chainrule's recurrent loops, which keep their small products on one BLAS
-thread). Both libraries run with their default thread settings.
+load average printed in the header (other processes on the cores slow both libraries' spinning
+BLAS/OpenMP threads). Both libraries run with their default thread settings; ``benchmarks/run.py
+--threads 1 --cpu-time`` compares them on one core each.
 """
 import argparse
 import os

@@ -25,12 +25,14 @@ Speed, measured on the 2-core development machine (W3, ``benchmarks/w3_lstm.py``
   the forward, the gates driven by dL/dc contiguous for the backward; gradients are permuted back;
 - an embedding lookup feeding the first layer is fused: the V table rows are projected instead of
   the T * N looked-up rows, and backward sums dZ per token first (``tokens=``);
-- the in-loop products run on one BLAS thread (``_LoopBlas``): splitting such small products
-  costs a synchronisation per step, and with other processes on the cores OpenBLAS' spinning
-  threads made the loop ten times slower;
-- products that only need finished steps (the backward factors in forward; dL/dW_hh, dL/dW_ih,
-  dL/dx in backward) are computed per chunk of steps on a worker thread while the Python-bound
-  loop goes on (``_ChunkWork``);
+- the in-loop products use NumPy's BLAS as configured (``chainrule.set_num_threads``): on the
+  quiet 2-core machine two threads make a (32, 128) x (128, 512) product 1.6x faster (51 -> 31 us)
+  and the W3 step 1.3x. On a machine shared with other busy processes, set one thread (OpenBLAS'
+  spinning threads then make small products 10x slower). An earlier version pinned the loops to
+  one BLAS thread and moved the products over finished chunks of steps to a worker thread:
+  measured 45 steps/s against 60 for the plain loops, so it was removed;
+- the backward factors (local derivatives) are computed for all steps at once after the forward
+  loop, and the weight gradients of all steps with one product each after the backward loop;
 - large buffers are pooled (``_Pool``): fresh multi-megabyte arrays cost ~2500 page faults a step.
 """
 import numpy as np
@@ -213,58 +215,6 @@ class _Workspace:
             pass
 
 
-class _LoopBlas:
-    """Run the per-step matrix products of a recurrence on one BLAS thread.
-
-    The in-loop products are small (e.g. (32, 128) x (128, 512)) and strictly sequential: splitting
-    each across threads costs a synchronisation per step (measured slower even at best), and on a
-    busy machine (other processes on the cores) OpenBLAS' spinning threads make the loop an order
-    of magnitude slower. The second core does the chunked products instead (``_ChunkWork``).
-    Talks to the OpenBLAS that NumPy loaded, through ctypes; does nothing where none is found.
-    ``loop_blas_threads`` (module attribute) sets the count used inside loops (None: leave the
-    library alone). The count is global to the process while a loop runs.
-    """
-
-    def __init__(self):
-        import threading
-        self.get = self.set = None
-        self.searched = False
-        self.depth = 0                           # nested / concurrent users: the outermost restores
-        self.prev = None
-        self.lock = threading.Lock()
-
-    def _find(self):
-        from ..backend import blas_controls
-        self.searched = True
-        self.get, self.set = blas_controls()
-
-    def __enter__(self):
-        n = loop_blas_threads
-        with self.lock:
-            self.depth += 1
-            if self.depth == 1 and n is not None:
-                if not self.searched:
-                    self._find()
-                if self.get is not None:
-                    prev = self.get()
-                    if prev != n:
-                        self.set(n)
-                        self.prev = prev
-        return self
-
-    def __exit__(self, *exc):
-        with self.lock:
-            self.depth -= 1
-            if self.depth == 0 and self.prev is not None:
-                self.set(self.prev)
-                self.prev = None
-        return False
-
-
-loop_blas_threads = 1
-_loop_blas = _LoopBlas()
-
-
 def _project(fn, ws, x, tokens, batch_first, w, b=None):
     """Input projections of all steps plus bias, (T * N, G) = rows of x times w^T (+ b), w (G, D),
     into a workspace buffer.
@@ -290,82 +240,13 @@ def _project(fn, ws, x, tokens, batch_first, w, b=None):
     return np.take(table, tok, axis=0, out=A, mode="clip"), T, N, x.shape[1]   # ids checked
 
 
-# -- products over the finished steps of backward, on a worker thread -----------------------------
-overlap_backward = True     # chunked products of backward on the worker thread
-overlap_forward = True      # forward's backward-factors on the worker, ready by backward
-_chunk_steps = 16
-_EXECUTOR = []
-
-
-def _executor():
-    if not _EXECUTOR:
-        from concurrent.futures import ThreadPoolExecutor
-        _EXECUTOR.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="chainrule-bptt"))
-    return _EXECUTOR[0]
-
-
-class _ChunkWork:
-    """The large products of backward that only need finished steps: dL/dW_hh = sum_t dz_t^T
-    h_prev_t, and the input side (dL/dx rows, dL/dW_ih; or, for token inputs, dz summed per
-    token). The loop reports each finished step; every ``_chunk_steps`` steps the rows of the
-    finished chunk go to a worker thread, whose BLAS calls run while the (Python-bound) loop
-    continues on the other core. ``finish()`` does the rest and adds up the parts.
-
-    ``sums``: name -> f(rows) -> array, summed over chunks; ``fills``: f(rows) writing rows."""
-
-    def __init__(self, T, N, rev, sums, fills):
-        self.T, self.N, self.rev = T, N, rev
-        self.sums, self.fills = sums, fills
-        self.done = self.sent = 0
-        self.futures = []
-        self.parallel = bool(overlap_backward and T >= 2 * _chunk_steps and (sums or fills))
-
-    def _rows(self, lo, hi):                     # rows of the steps finished as lo .. hi - 1
-        N = self.N
-        if self.rev:
-            return slice(lo * N, hi * N)
-        return slice((self.T - hi) * N, (self.T - lo) * N)
-
-    def _work(self, rows):
-        for f in self.fills:
-            f(rows)
-        return {k: f(rows) for k, f in self.sums.items()}
-
-    def step_done(self):
-        self.done = done = self.done + 1
-        # chunks shrink towards the end (16, ..., 8, 4, 2, 1 steps), so that the worker finishes
-        # soon after the loop; the very last steps stay for the calling thread, free by then
-        if (self.parallel and done < self.T
-                and done - self.sent >= min(_chunk_steps, self.T - done)):
-            self.futures.append(_executor().submit(self._work, self._rows(self.sent, done)))
-            self.sent = done
-
-    def finish(self):
-        parts = [self._work(self._rows(self.sent, self.T))] if self.sent < self.T else []
-        parts += [f.result() for f in self.futures]
-        out = {}
-        for k in self.sums:
-            total = parts[0][k]
-            for p in parts[1:]:
-                total = total + p[k]
-            out[k] = total
-        return out
-
-
-def _deferred(fill, rows, ws):
-    """Run ``fill`` over all rows on the worker thread, to overlap with whatever the caller does
-    between forward and backward (the layers above, the loss); returns the function backward
-    calls to wait for it. The task keeps the workspace alive, so its buffers cannot return to the
-    pool (and be handed to another call) while the worker still writes them."""
-    if not overlap_forward:
-        fill(slice(0, rows))
-        return _noop
-    future = _executor().submit(lambda: fill(slice(0, rows)) or ws)
-    return future.result
-
-
-def _noop():
-    pass
+def _products(sums, fills):
+    """Run the products of backward that need all steps (after the loop): ``fills`` write
+    buffers, ``sums``: name -> f(rows) -> array. Each f takes the slice of rows to cover."""
+    rows = slice(None)
+    for f in fills:
+        f(rows)
+    return {k: f(rows) for k, f in sums.items()}
 
 
 def _input_side(fn, dZ, w, nx, nwi, nb, sums, fills):
@@ -375,13 +256,13 @@ def _input_side(fn, dZ, w, nx, nwi, nb, sums, fills):
     state = {}
     if fn.tok is not None:
         V = fn.x2.shape[0]
-        if (nx or nwi or nb) and V <= 128:        # small vocabulary: a one-hot product per chunk
+        if (nx or nwi or nb) and V <= 128:        # small vocabulary: one one-hot product
             oh = (np.arange(V)[:, None] == fn.tok[None, :]).astype(dZ.dtype)
             sums["S"] = lambda r: oh[:, r] @ dZ[r]
         return state
     if nwi:
         x2 = fn.x2
-        sums["gwi"] = lambda r: dZ[r].T @ x2[r]     # all steps' weight gradients, by chunks
+        sums["gwi"] = lambda r: dZ[r].T @ x2[r]     # all steps' weight gradients at once
     if nb:
         sums["gb"] = lambda r: dZ[r].sum(axis=0)
     if nx:
@@ -442,18 +323,17 @@ class RNNLayer(Function):
         whT = w_hh.T
         gh = np.empty((N, H), dt)
         valid, offs = _masks(lengths, T, N)
-        with _loop_blas:
-            for t in _steps(T, rev):
-                a = A[t]
-                hp, hn = Hs[t + rev], Hs[t + 1 - rev]
-                np.matmul(hp, whT, out=gh)
-                a += gh
-                if relu:
-                    np.maximum(a, 0, out=hn)
-                else:
-                    np.tanh(a, out=hn)
-                if offs[t] is not None:
-                    np.copyto(hn, hp, where=offs[t])
+        for t in _steps(T, rev):
+            a = A[t]
+            hp, hn = Hs[t + rev], Hs[t + 1 - rev]
+            np.matmul(hp, whT, out=gh)
+            a += gh
+            if relu:
+                np.maximum(a, 0, out=hn)
+            else:
+                np.tanh(a, out=hn)
+            if offs[t] is not None:
+                np.copyto(hn, hp, where=offs[t])
         if any(self.needs_input_grad):
             self.Hs, self.w_ih, self.w_hh, self.pad = Hs, w_ih, w_hh, padding_idx
             self.dims, self.rev, self.relu, self.bf = (T, N, D, H), rev, relu, batch_first
@@ -485,16 +365,13 @@ class RNNLayer(Function):
             Hp = Hs[rev:T + rev].reshape(T * N, H)
             sums["gwh"] = lambda r: dZ[r].T @ Hp[r]
         state = _input_side(self, dZ, self.w_ih, n[0], n[2], n[4] or n[5], sums, fills)
-        work = _ChunkWork(T, N, rev, sums, fills)
-        with _loop_blas:
-            for t in _back_steps(T, rev):
-                np.add(dh_c, dyt[t], out=dh)
-                np.multiply(dh, K[t], out=dA[t])
-                np.matmul(dA[t], wh, out=dh_c)       # dL/dh_prev = dL/da W_hh
-                if offs[t] is not None:
-                    np.copyto(dh_c, dh, where=offs[t])   # padded step: the state passed through
-                work.step_done()
-            done = work.finish()
+        for t in _back_steps(T, rev):
+            np.add(dh_c, dyt[t], out=dh)
+            np.multiply(dh, K[t], out=dA[t])
+            np.matmul(dA[t], wh, out=dh_c)       # dL/dh_prev = dL/da W_hh
+            if offs[t] is not None:
+                np.copyto(dh_c, dh, where=offs[t])   # padded step: the state passed through
+        done = _products(sums, fills)
         gx, gwi, gb = _input_grads(self, dZ, self.w_ih, n[0], n[2], n[4] or n[5], done, state,
                                    self.pad)
         return (gx, dh_c if n[1] else None, gwi, done.get("gwh"), gb if n[4] else None,
@@ -530,9 +407,8 @@ class LSTMLayer(Function):
     (V, D) and the input sequence is x[tokens] (see ``_project``).
     Returns (y (T, N, H) [or (N, T, H)], h_n (N, H), c_n (N, H)).
 
-    While the loop runs, the local derivative factors backward needs (K: dz/d(pre-activation) per
-    gate, Kc = dh_t/dc_t) are computed for each finished chunk of steps at once, on the worker
-    thread (see ``_ChunkWork``).
+    After the loop, the local derivative factors backward needs (K: dz/d(pre-activation) per
+    gate, Kc = dh_t/dc_t) are computed for all steps at once.
     """
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_peep=None, *,
@@ -576,47 +452,46 @@ class LSTMLayer(Function):
             ps = w_peep * np.asarray(0.5, dt)
             p_in, p_o = ps[:-1], ps[-1]
         valid, offs = _masks(lengths, T, N)
-        with _loop_blas:
-            for t in _steps(T, rev):
-                a = A[t]
-                a4 = A4[t]
-                hp, cp = Hs[t + rev], Cs[t + rev]
-                hn, cn = Hs[t + 1 - rev], Cs[t + 1 - rev]
-                np.matmul(hp, whs, out=gh)       # all gates in one product
-                a += gh
-                if peep:                         # i, f look at c_{t-1}
-                    a4[:, 1:nd] += p_in * cp[:, None, :]
-                    s = a[:, :-H]
-                    np.tanh(s, out=s)
-                    s = a[:, H:-H]
-                else:
-                    np.tanh(a, out=a)            # one tanh for all gates
-                    s = a[:, H:]
-                s *= 0.5
-                s += 0.5                         # sigmoid(z) = 0.5 tanh(z / 2) + 0.5
-                g, f, o = a4[:, 0], a4[:, nd - 1], a4[:, nd]
-                if coupled:                      # c = f c_prev + (1 - f) g = g + f (c_prev - g)
-                    np.subtract(cp, g, out=tmp)
-                    tmp *= f
-                    np.add(g, tmp, out=cn)
-                else:                            # c = f c_prev + i g
-                    np.multiply(f, cp, out=cn)
-                    np.multiply(a4[:, 1], g, out=tmp)
-                    cn += tmp
-                if peep:                         # o looks at c_t
-                    np.multiply(cn, p_o, out=tmp)
-                    o += tmp
-                    np.tanh(o, out=o)
-                    o *= 0.5
-                    o += 0.5
-                tc = TC[t]
-                np.tanh(cn, out=tc)
-                np.multiply(o, tc, out=hn)       # h = o tanh(c)
-                if offs[t] is not None:
-                    np.copyto(hn, hp, where=offs[t])
-                    np.copyto(cn, cp, where=offs[t])
+        for t in _steps(T, rev):
+            a = A[t]
+            a4 = A4[t]
+            hp, cp = Hs[t + rev], Cs[t + rev]
+            hn, cn = Hs[t + 1 - rev], Cs[t + 1 - rev]
+            np.matmul(hp, whs, out=gh)       # all gates in one product
+            a += gh
+            if peep:                         # i, f look at c_{t-1}
+                a4[:, 1:nd] += p_in * cp[:, None, :]
+                s = a[:, :-H]
+                np.tanh(s, out=s)
+                s = a[:, H:-H]
+            else:
+                np.tanh(a, out=a)            # one tanh for all gates
+                s = a[:, H:]
+            s *= 0.5
+            s += 0.5                         # sigmoid(z) = 0.5 tanh(z / 2) + 0.5
+            g, f, o = a4[:, 0], a4[:, nd - 1], a4[:, nd]
+            if coupled:                      # c = f c_prev + (1 - f) g = g + f (c_prev - g)
+                np.subtract(cp, g, out=tmp)
+                tmp *= f
+                np.add(g, tmp, out=cn)
+            else:                            # c = f c_prev + i g
+                np.multiply(f, cp, out=cn)
+                np.multiply(a4[:, 1], g, out=tmp)
+                cn += tmp
+            if peep:                         # o looks at c_t
+                np.multiply(cn, p_o, out=tmp)
+                o += tmp
+                np.tanh(o, out=o)
+                o *= 0.5
+                o += 0.5
+            tc = TC[t]
+            np.tanh(cn, out=tc)
+            np.multiply(o, tc, out=hn)       # h = o tanh(c)
+            if offs[t] is not None:
+                np.copyto(hn, hp, where=offs[t])
+                np.copyto(cn, cp, where=offs[t])
         if rec:
-            self.factors = _deferred(fills[0], T * N, ws)
+            fills[0](slice(0, T * N))   # the backward factors of all steps
             self.A4, self.K4, self.Kc, self.Hs, self.Cs = A4, K4, Kc, Hs, Cs
             self.wi, self.wh, self.perm, self.w_peep = wi, wh, perm, w_peep
             self.dims, self.rev, self.bf, self.coupled = (T, N, D, H), rev, batch_first, coupled
@@ -625,7 +500,6 @@ class LSTMLayer(Function):
         return y, h_n, (Cs[0] if rev else Cs[T]).copy()
 
     def backward(self, dy, dhn, dcn):
-        self.factors()
         T, N, D, H = self.dims
         rev, K4, Kc = self.rev, self.K4, self.Kc
         ng = K4.shape[2]
@@ -657,31 +531,28 @@ class LSTMLayer(Function):
             sums["gwh"] = lambda r: dZ[r].T @ Hp[r]
         state = _input_side(self, dZ, self.wi, needs[0], needs[3], needs[5] or needs[6], sums,
                             fills)
-        work = _ChunkWork(T, N, rev, sums, fills)
-        with _loop_blas:
-            for t in _back_steps(T, rev):
-                np.add(dh_c, dyt[t], out=dh)
-                np.multiply(dh, Kc[t], out=dc)
-                dc += dc_c                       # dL/dc_t
-                d4 = dG4[t]
-                k4 = K4[t]
-                if peep:
-                    np.multiply(dh, k4[:, nd], out=d4[:, nd])
-                    np.multiply(d4[:, nd], p_o, out=tmp)
-                    dc += tmp                    # o looked at c_t
-                np.multiply(dc[:, None, :], k4[:, :nd], out=d4[:, :nd])
-                if not peep:
-                    np.multiply(dh, k4[:, nd], out=d4[:, nd])
-                np.multiply(dc, F[t], out=dc_c)  # dL/dc_{t-1}
-                if peep:                         # i, f looked at c_prev
-                    for k in range(1, nd):
-                        np.multiply(d4[:, k], p_in[k - 1], out=tmp)
-                        dc_c += tmp
-                np.matmul(dG[t], wh, out=dh_c)   # dL/dh_prev = dL/dz W_hh
-                if offs[t] is not None:
-                    np.copyto(dh_c, dh, where=offs[t])
-                work.step_done()
-            done = work.finish()
+        for t in _back_steps(T, rev):
+            np.add(dh_c, dyt[t], out=dh)
+            np.multiply(dh, Kc[t], out=dc)
+            dc += dc_c                       # dL/dc_t
+            d4 = dG4[t]
+            k4 = K4[t]
+            if peep:
+                np.multiply(dh, k4[:, nd], out=d4[:, nd])
+                np.multiply(d4[:, nd], p_o, out=tmp)
+                dc += tmp                    # o looked at c_t
+            np.multiply(dc[:, None, :], k4[:, :nd], out=d4[:, :nd])
+            if not peep:
+                np.multiply(dh, k4[:, nd], out=d4[:, nd])
+            np.multiply(dc, F[t], out=dc_c)  # dL/dc_{t-1}
+            if peep:                         # i, f looked at c_prev
+                for k in range(1, nd):
+                    np.multiply(d4[:, k], p_in[k - 1], out=tmp)
+                    dc_c += tmp
+            np.matmul(dG[t], wh, out=dh_c)   # dL/dh_prev = dL/dz W_hh
+            if offs[t] is not None:
+                np.copyto(dh_c, dh, where=offs[t])
+        done = _products(sums, fills)
         gx, gwi, gb = _input_grads(self, dZ, self.wi, needs[0], needs[3], needs[5] or needs[6],
                                    done, state, self.pad)
         perm = self.perm                         # back from the internal gate order
@@ -700,7 +571,7 @@ class LSTMLayer(Function):
 
 
 def _lstm_factors(A4, K4, Kc, TC, Cs, scratch, N, rev, coupled):
-    """A fill for ``_ChunkWork``: the backward factors of a chunk of finished forward steps.
+    """A fill (see ``_products``): the backward factors of the forward steps in ``rows``.
 
     Slots (internal order g, i, f, o; coupled g, f, o): K = [dc/dg tanh'(g), dc/di sigmoid'(i),
     dc/df sigmoid'(f), dh/do sigmoid'(o)] = [i (1 - g^2), g i (1 - i), c_prev f (1 - f),
@@ -736,7 +607,7 @@ def _lstm_factors(A4, K4, Kc, TC, Cs, scratch, N, rev, coupled):
 
 
 def _gru_factors(A3, K2, Kr, Hs, G, scratch, N, rev, cho):
-    """A fill for ``_ChunkWork``: the GRU's backward factors for a chunk of finished steps.
+    """A fill (see ``_products``): the GRU's backward factors of the steps in ``rows``.
     K2 = [dh'/dz sigmoid'(z), dh'/dn tanh'(n)] = [z (1 - z)(h_prev - n), (1 - z)(1 - n^2)];
     Kr = r (1 - r) times d(pre_n)/dr: (W_hn h + b_hn) in PyTorch's form (G = the stored hidden
     products, slot n), or with Cho's, the factor h_prev of d(r * h)/dr (G = r * h, unused)."""
@@ -820,40 +691,39 @@ class GRULayer(Function):
             Kr = ws.empty((T, N, H), dt)
             fills.append(_gru_factors(A3, K2, Kr, Hs, RH if cho else GH.reshape(T, N, 3, H),
                                       ws.empty((T, N, H), dt), N, rev, cho))
-        with _loop_blas:
-            for t in _steps(T, rev):
-                a = A[t]
-                hp, hn = Hs[t + rev], Hs[t + 1 - rev]
-                rz = a[:, :H2]
-                r, z, n = A3[t, :, 0], A3[t, :, 1], A3[t, :, 2]
-                if cho:
-                    np.matmul(hp, w_rz, out=gh)
-                    rz += gh
-                else:
-                    g = GH[t]
-                    np.matmul(hp, whs, out=g)        # all three gates' hidden products at once
-                    rz += g[:, :H2]
-                np.tanh(rz, out=rz)
-                rz *= 0.5
-                rz += 0.5
-                if cho:
-                    rh = RH[t]
-                    np.multiply(r, hp, out=rh)
-                    np.matmul(rh, w_n, out=tmp)
-                else:
-                    ghn = g[:, H2:]
-                    if b_hn is not None:
-                        ghn += b_hn
-                    np.multiply(r, ghn, out=tmp)
-                n += tmp
-                np.tanh(n, out=n)
-                np.subtract(hp, n, out=tmp)          # h' = n + z (h - n)
-                tmp *= z
-                np.add(n, tmp, out=hn)
-                if offs[t] is not None:
-                    np.copyto(hn, hp, where=offs[t])
+        for t in _steps(T, rev):
+            a = A[t]
+            hp, hn = Hs[t + rev], Hs[t + 1 - rev]
+            rz = a[:, :H2]
+            r, z, n = A3[t, :, 0], A3[t, :, 1], A3[t, :, 2]
+            if cho:
+                np.matmul(hp, w_rz, out=gh)
+                rz += gh
+            else:
+                g = GH[t]
+                np.matmul(hp, whs, out=g)        # all three gates' hidden products at once
+                rz += g[:, :H2]
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            if cho:
+                rh = RH[t]
+                np.multiply(r, hp, out=rh)
+                np.matmul(rh, w_n, out=tmp)
+            else:
+                ghn = g[:, H2:]
+                if b_hn is not None:
+                    ghn += b_hn
+                np.multiply(r, ghn, out=tmp)
+            n += tmp
+            np.tanh(n, out=n)
+            np.subtract(hp, n, out=tmp)          # h' = n + z (h - n)
+            tmp *= z
+            np.add(n, tmp, out=hn)
+            if offs[t] is not None:
+                np.copyto(hn, hp, where=offs[t])
         if rec:
-            self.factors = _deferred(fills[0], T * N, ws)
+            fills[0](slice(0, T * N))   # the backward factors of all steps
             self.A3, self.Hs, self.w_ih, self.w_hh = A3, Hs, w_ih, w_hh
             self.dims, self.rev, self.bf, self.cho = (T, N, D, H), rev, batch_first, cho
             self.valid, self.offs, self.pad, self.ws = valid, offs, padding_idx, ws
@@ -863,7 +733,6 @@ class GRULayer(Function):
         return _finish_output(Hs, T, rev, valid, batch_first)
 
     def backward(self, dy, dhn):
-        self.factors()
         T, N, D, H = self.dims
         rev, A3, cho = self.rev, self.A3, self.cho
         dt = A3.dtype
@@ -907,27 +776,24 @@ class GRULayer(Function):
                 sums["gbh"] = lambda r: Pf[r, :3 * H].sum(axis=0)
         nb = needs[4] or (cho and needs[5])
         state = _input_side(self, dX, self.w_ih, needs[0], needs[2], nb, sums, fills)
-        work = _ChunkWork(T, N, rev, sums, fills)
-        with _loop_blas:
-            for t in _back_steps(T, rev):
-                np.add(dh_c, dyt[t], out=dh)
-                p = P[t]
-                if cho:
-                    np.multiply(dh[:, None, :], K2[t], out=p[:, 1:])
-                    np.matmul(p[:, 2], w_n, out=drh)            # dL/d(r * h)
-                    np.multiply(drh, Kr[t], out=p[:, 0])
-                    np.matmul(P2[t][:, :H2], w_rz, out=dh_c)
-                    np.multiply(drh, R[t], out=tmp)
-                    dh_c += tmp
-                else:
-                    np.multiply(dh[:, None, :], K2[t], out=p[:, 2:])
-                    np.multiply(p[:, 3], Kr[t], out=p[:, 1])
-                    np.multiply(p[:, 3], R[t], out=p[:, 0])
-                    np.matmul(P2[t][:, :3 * H], w_nrz, out=dh_c)
-                np.multiply(dh, Z[t], out=tmp)
+        for t in _back_steps(T, rev):
+            np.add(dh_c, dyt[t], out=dh)
+            p = P[t]
+            if cho:
+                np.multiply(dh[:, None, :], K2[t], out=p[:, 1:])
+                np.matmul(p[:, 2], w_n, out=drh)            # dL/d(r * h)
+                np.multiply(drh, Kr[t], out=p[:, 0])
+                np.matmul(P2[t][:, :H2], w_rz, out=dh_c)
+                np.multiply(drh, R[t], out=tmp)
                 dh_c += tmp
-                work.step_done()
-            done = work.finish()
+            else:
+                np.multiply(dh[:, None, :], K2[t], out=p[:, 2:])
+                np.multiply(p[:, 3], Kr[t], out=p[:, 1])
+                np.multiply(p[:, 3], R[t], out=p[:, 0])
+                np.matmul(P2[t][:, :3 * H], w_nrz, out=dh_c)
+            np.multiply(dh, Z[t], out=tmp)
+            dh_c += tmp
+        done = _products(sums, fills)
         gx, gwi, gbi = _input_grads(self, dX, self.w_ih, needs[0], needs[2], nb, done, state,
                                     self.pad)
         gwh = gbh = None

@@ -300,8 +300,7 @@ def test_long_sequence_no_recursion_and_float32_close_to_torch():
     np.testing.assert_allclose(xc.grad.data, xt.grad.numpy(), rtol=1e-3, atol=1e-4)
 
 
-# -- the machinery behind the speed: chunked backward on a worker thread, pooled buffers, ---------
-# -- the embedding-fused first layer, the BLAS thread switch ----------------------------------------
+# -- the machinery behind the speed: pooled buffers and the embedding-fused first layer ------------
 def _grads_of(model, emb, idx, dense):
     model.zero_grad()
     emb.zero_grad()
@@ -325,17 +324,14 @@ def _grads_of(model, emb, idx, dense):
     lambda: nn.GRU(4, 5, variant="cho", batch_first=True, dtype="float64"),
     lambda: nn.RNN(4, 5, bidirectional=True, dtype="float64"),
 ])
-def test_chunked_worker_backward_and_fused_embedding_agree(make, monkeypatch):
-    """Backward computed by chunks on the worker thread (chunk of 2 steps here) equals the
-    single-pass one; the embedding-fused first layer equals feeding the looked-up vectors."""
+def test_fused_embedding_agrees_with_feeding_the_looked_up_vectors(make):
+    """The embedding-fused first layer (``tokens=``) gives the outputs and gradients of feeding
+    the looked-up vectors."""
     cr.manual_seed(0)
     m = make()
     emb = nn.Embedding(6, 4, dtype="float64")
     idx = np.random.default_rng(0).integers(0, 6, (3, 9) if m.batch_first else (9, 3))
-    monkeypatch.setattr(R, "overlap_backward", False)
     out0, g0 = _grads_of(m, emb, idx, dense=True)
-    monkeypatch.setattr(R, "overlap_backward", True)
-    monkeypatch.setattr(R, "_chunk_steps", 2)
     for dense in (True, False):
         out, g = _grads_of(m, emb, idx, dense)
         np.testing.assert_allclose(out, out0, rtol=1e-13, atol=1e-14)
@@ -405,15 +401,3 @@ def test_no_grad_forward_equals_recorded_forward():
     b, (hb, cb) = m(x, lengths=[6, 3])
     for u, v in ((a, b), (ha, hb), (ca, cb)):
         np.testing.assert_array_equal(u.data, v.data)
-
-
-def test_loop_blas_thread_switch_restores_the_count():
-    lb = R._loop_blas
-    with lb:
-        pass
-    assert lb.get is not None, "NumPy's OpenBLAS was not found through ctypes"
-    before = lb.get()
-    m = nn.GRU(3, 4)
-    out, _ = m(cr.randn(50, 2, 3, requires_grad=True))
-    out.sum().backward()
-    assert lb.get() == before
