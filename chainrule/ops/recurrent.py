@@ -451,6 +451,7 @@ class LSTMLayer(Function):
         if peep:
             ps = w_peep * np.asarray(0.5, dt)
             p_in, p_o = ps[:-1], ps[-1]
+        sc_row, sh_row = sc[:, 0], 1 - sc[:, 0]   # (0.5, 0.5) on sigmoid gates, (1, 0) on g
         valid, offs = _masks(lengths, T, N)
         for t in _steps(T, rev):
             a = A[t]
@@ -464,11 +465,12 @@ class LSTMLayer(Function):
                 s = a[:, :-H]
                 np.tanh(s, out=s)
                 s = a[:, H:-H]
+                s *= 0.5
+                s += 0.5                     # sigmoid(z) = 0.5 tanh(z / 2) + 0.5
             else:
                 np.tanh(a, out=a)            # one tanh for all gates
-                s = a[:, H:]
-            s *= 0.5
-            s += 0.5                         # sigmoid(z) = 0.5 tanh(z / 2) + 0.5
+                a *= sc_row                  # the same over whole rows (contiguous: faster;
+                a += sh_row                  # g's entries are times 1 plus 0)
             g, f, o = a4[:, 0], a4[:, nd - 1], a4[:, nd]
             if coupled:                      # c = f c_prev + (1 - f) g = g + f (c_prev - g)
                 np.subtract(cp, g, out=tmp)
@@ -541,8 +543,10 @@ class LSTMLayer(Function):
                 np.multiply(dh, k4[:, nd], out=d4[:, nd])
                 np.multiply(d4[:, nd], p_o, out=tmp)
                 dc += tmp                    # o looked at c_t
-            np.multiply(dc[:, None, :], k4[:, :nd], out=d4[:, :nd])
-            if not peep:
+            if peep:
+                np.multiply(dc[:, None, :], k4[:, :nd], out=d4[:, :nd])
+            else:                            # whole rows (contiguous, faster), then o's slot
+                np.multiply(dc[:, None, :], k4, out=d4)
                 np.multiply(dh, k4[:, nd], out=d4[:, nd])
             np.multiply(dc, F[t], out=dc_c)  # dL/dc_{t-1}
             if peep:                         # i, f looked at c_prev
