@@ -22,6 +22,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
+if "--no-malloc-tuning" in sys.argv:         # must be decided before chainrule is imported
+    os.environ["CHAINRULE_MALLOC_TUNING"] = "0"
+
 import chainrule as cr  # noqa: E402
 from chainrule import nn, optim  # noqa: E402
 from chainrule.nn import functional as F  # noqa: E402
@@ -159,20 +162,6 @@ def measure(name, repeats, seconds):
     return c, t
 
 
-# glibc returns large freed blocks to the OS (munmap) and page-faults them back on the next step;
-# both libraries allocate step temporaries of several hundred KB, so raise the thresholds for the
-# benchmark process (PERFORMANCE.md). --no-malloc-tuning runs with the defaults.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "268435456",
-              "MALLOC_TOP_PAD_": "67108864"}
-
-
-def _reexec_with_malloc_env():
-    if "--no-malloc-tuning" in sys.argv or all(os.environ.get(k) == v for k, v in MALLOC_ENV.items()):
-        return
-    env = {**os.environ, **MALLOC_ENV}
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workloads", nargs="*", help=f"workloads to run (default: all of {sorted(WORKLOADS)})")
@@ -185,7 +174,8 @@ def main(argv=None):
                    help="count process CPU time instead of wall time: with --threads 1 this is "
                         "robust against other processes on a shared machine")
     p.add_argument("--no-malloc-tuning", action="store_true",
-                   help="keep glibc's default malloc thresholds (see MALLOC_ENV)")
+                   help="keep glibc's default malloc thresholds (chainrule raises them when "
+                        "imported, for the whole process: see chainrule.backend.tune_malloc)")
     args = p.parse_args(argv)
     import torch
     global CLOCK
@@ -194,7 +184,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.cpu_time:
         CLOCK = time.process_time
-    tuned = all(os.environ.get(k) == v for k, v in MALLOC_ENV.items())
+    tuned = cr.backend.malloc_tuned()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# numpy {np.__version__}, torch {torch.__version__} (threads {torch.get_num_threads()}), "
           f"cpus {os.cpu_count()}, numpy BLAS threads {cr.get_num_threads()}, "
@@ -209,5 +199,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    _reexec_with_malloc_env()
     main()

@@ -106,3 +106,63 @@ def set_num_threads(n):
     prev = get()
     put(int(n))
     return prev
+
+
+# -- the allocator ---------------------------------------------------------------------------------
+# A training step allocates and frees the same multi-megabyte temporaries every time (im2col
+# buffers, activations, their gradients). With glibc's default thresholds those blocks are
+# returned to the OS when freed and page-faulted back in on the next step: measured on LeNet-5
+# (benchmark W2, batch 64) 3480 page faults and 18 ms a step, against 0 faults and 5.3 ms with the
+# thresholds below. They keep up to 256 MiB of freed memory in the process for reuse.
+MALLOC_SETTINGS = {"M_MMAP_THRESHOLD": 256 << 20, "M_TRIM_THRESHOLD": 256 << 20,
+                   "M_TOP_PAD": 64 << 20}
+_MALLOPT_PARAMS = {"M_TRIM_THRESHOLD": -1, "M_TOP_PAD": -2, "M_MMAP_THRESHOLD": -3}
+_USER_MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+_malloc_tuned = False
+
+
+def tune_malloc():
+    """Raise glibc's malloc thresholds (``MALLOC_SETTINGS``) for this process, so that freed
+    training-step buffers stay in the heap instead of going back to the OS and page-faulting in
+    again. Called when chainrule is imported, unless the environment sets CHAINRULE_MALLOC_TUNING=0
+    or the user tuned malloc already (MALLOC_*_ variables or GLIBC_TUNABLES). Does nothing
+    outside glibc (macOS, Windows, musl). Returns whether the settings are in effect."""
+    global _malloc_tuned
+    if _malloc_tuned:
+        return True
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version                # glibc only
+        mallopt = libc.mallopt
+    except (OSError, AttributeError, ImportError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = True
+    for name, value in MALLOC_SETTINGS.items():
+        param = _MALLOPT_PARAMS[name]
+        if not mallopt(param, value):
+            # some glibc versions cap the mmap threshold at half the heap size (32 MiB)
+            ok = bool(mallopt(param, min(value, 32 << 20))) and ok
+    _malloc_tuned = ok
+    return ok
+
+
+def malloc_tuned():
+    """Whether ``tune_malloc`` is in effect in this process."""
+    return _malloc_tuned
+
+
+def _tune_malloc_on_import():
+    import os
+    import sys
+    if not sys.platform.startswith("linux"):
+        return
+    if os.environ.get("CHAINRULE_MALLOC_TUNING", "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    if any(k in os.environ for k in _USER_MALLOC_ENV) or "malloc" in os.environ.get("GLIBC_TUNABLES", ""):
+        return
+    tune_malloc()
+
+
+_tune_malloc_on_import()
