@@ -236,3 +236,55 @@ def test_small_convnet_learns(rng):
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
     assert model[0].weight.grad.dtype == np.float32
+
+
+# -- Sequential runs ReLU -> max pooling as pooling -> ReLU (exact) -------------------------------
+def _layer_by_layer(model, x):
+    for layer in model:
+        x = layer(x)
+    return x
+
+
+@pytest.mark.parametrize("pool", [
+    lambda: nn.MaxPool2d(2), lambda: nn.MaxPool2d(3, stride=2, padding=1),
+    lambda: nn.MaxPool2d(2, ceil_mode=True), lambda: nn.MaxPool2d((2, 3), dilation=(1, 2)),
+])
+def test_sequential_relu_max_pool_rewrite_is_exact(pool):
+    """Outputs and every gradient bit-identical to running the layers one by one, on inputs with
+    ties, exact zeros and windows that are all negative (where ReLU zeroes the gradient)."""
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), pool(), nn.Flatten()).double()
+    rng = np.random.default_rng(1)
+    xs = rng.integers(-2, 3, (4, 2, 7, 9)).astype(np.float64)     # integers: many ties and zeros
+    g = rng.standard_normal(model(cr.tensor(xs)).shape)
+    res = []
+    for run in (model, lambda x: _layer_by_layer(model, x)):
+        model.zero_grad()
+        x = cr.tensor(xs, requires_grad=True)
+        y = run(x)
+        (y * cr.tensor(g)).sum().backward()
+        res.append([y.data, x.grad.data] + [p.grad.data for p in model.parameters()])
+    for a, b in zip(*res):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sequential_relu_max_pool_1d_and_the_gradient_of_negative_windows():
+    m = nn.Sequential(nn.ReLU(), nn.MaxPool1d(2)).double()
+    x = cr.tensor(np.array([[[-1.0, -2.0, 3.0, 3.0, 0.0, -1.0]]]), requires_grad=True)
+    y = m(x)
+    y.sum().backward()
+    np.testing.assert_array_equal(y.data, [[[0.0, 3.0, 0.0]]])
+    np.testing.assert_array_equal(x.grad.data, [[[0, 0, 1, 0, 0, 0]]])   # first maximum, as torch
+
+
+def test_sequential_rewrite_stays_off_when_hooks_watch_the_layers():
+    model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2))
+    seen = []
+    handle = model[0].register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
+    model(cr.randn(1, 1, 4, 4))
+    assert seen == [(1, 1, 4, 4)]                  # the ReLU's own (unpooled) output
+    handle.remove()
+    seen2 = []
+    model[1].register_forward_hook(lambda mod, inp, out: seen2.append(inp[0].shape))
+    model(cr.randn(1, 1, 4, 4))
+    assert seen2 == [(1, 1, 4, 4)]                 # the pooling's input is the ReLU's output
