@@ -210,12 +210,17 @@ def _pad_bo(x, pads):
     return xp
 
 
-def im2col_bo(xp, kernel, out_hw, stride, dilation):
-    """Batch-outermost im2col: (N, C, Hp, Wp) -> contiguous (N, C, kh, kw, OH, OW) (one copy)."""
+def _windows_bo(xp, kernel, out_hw, stride, dilation):
+    """The view (N, C, kh, kw, OH, OW) of all receptive fields of a (N, C, Hp, Wp) array."""
     sn, sc, sh, sw = xp.strides
     (kh, kw), (oh, ow), (st, sl), (dh, dw) = kernel, out_hw, stride, dilation
-    return np.ascontiguousarray(as_strided(xp, (xp.shape[0], xp.shape[1], kh, kw, oh, ow),
-                                           (sn, sc, dh * sh, dw * sw, st * sh, sl * sw), writeable=False))
+    return as_strided(xp, (xp.shape[0], xp.shape[1], kh, kw, oh, ow),
+                      (sn, sc, dh * sh, dw * sw, st * sh, sl * sw), writeable=False)
+
+
+def im2col_bo(xp, kernel, out_hw, stride, dilation):
+    """Batch-outermost im2col: (N, C, Hp, Wp) -> contiguous (N, C, kh, kw, OH, OW) (one copy)."""
+    return np.ascontiguousarray(_windows_bo(xp, kernel, out_hw, stride, dilation))
 
 
 def col2im_bo(cols, padded_hw, stride, dilation):
@@ -284,13 +289,24 @@ class Conv(Function):
             # into (N, O, OH*OW): no transposes, and OpenBLAS runs these small products without
             # packing the large buffer (2-3x faster than one (O, K) x (K, N*OH*OW) product)
             xp = _pad_bo(x, padding)
-            cols = im2col_bo(xp, (kh, kw), (oh, ow), stride, dilation)
-            if groups == 1:
-                y = np.matmul(w.reshape(o, k), cols.reshape(n, k, oh * ow))
+            self.fold = fold = b is not None and groups == 1
+            if fold:
+                # the bias as one more column of W against a row of ones in cols: no pass over
+                # the output to add it, and backward gets dL/db from the weight-gradient product
+                cols = np.empty((n, k + 1, oh * ow), x.dtype)
+                cols[:, k] = 1
+                np.copyto(cols[:, :k].reshape(n, c, kh, kw, oh, ow),
+                          _windows_bo(xp, (kh, kw), (oh, ow), stride, dilation))
+                y = np.matmul(np.concatenate([w.reshape(o, k), b[:, None]], axis=1), cols)
             else:
-                y = np.matmul(w.reshape(groups, o // groups, k), cols.reshape(n, groups, k, oh * ow))
+                cols = im2col_bo(xp, (kh, kw), (oh, ow), stride, dilation)
+                if groups == 1:
+                    y = np.matmul(w.reshape(o, k), cols.reshape(n, k, oh * ow))
+                else:
+                    y = np.matmul(w.reshape(groups, o // groups, k),
+                                  cols.reshape(n, groups, k, oh * ow))
             out = y.reshape(n, o, oh, ow)
-            if b is not None:
+            if b is not None and not fold:
                 out += b.reshape(-1, 1, 1)
         else:
             # cols (C, kh, kw, OH, OW, N); Y = W cols, one product (stacked over groups)
@@ -304,7 +320,9 @@ class Conv(Function):
             out = _to_nchw(y.reshape(o, oh, ow, n), b)
         nx, nw = self.needs_input_grad[:2]
         self.geom = (nsp, x.shape, (hp, wp), padding, stride, dilation, groups)
-        self.cols = cols if nw else None          # the weight gradient needs the windows
+        fold = outer and self.fold
+        self.kshape = (kh, kw)
+        self.cols = cols if nw or (fold and self.needs_input_grad[2]) else None   # for dL/dW (dL/db)
         self.w = w if nx else None
         return out[:, :, 0] if nsp == 1 else out
 
@@ -323,9 +341,19 @@ class Conv(Function):
         else:
             g3 = _from_nchw(g).reshape(o, -1)             # (O, OH*OW*N)
         gx = gw = gb = None
-        if nb:                                            # dL/db = sum of dL/dy over N, OH, OW
+        fold = outer and self.fold                        # bias folded into the product
+        if fold and (nw or nb):                           # [dL/dW, dL/db] = sum_n dY_n [cols_n; 1]^T
+            cols = self.cols
+            gwb = np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0)
+            k = cols.shape[1] - 1
+            if nw:
+                gw = np.ascontiguousarray(gwb[:, :k]).reshape(o, -1, *self.kshape)
+                if nsp == 1:
+                    gw = gw[:, :, 0]
+            gb = gwb[:, k].copy() if nb else None
+        elif nb:                                          # dL/db = sum of dL/dy over N, OH, OW
             gb = g3.sum(axis=2).sum(axis=0) if outer else g3.sum(axis=1)
-        if nw:
+        if nw and not fold:
             cols = self.cols
             if outer:                                     # dL/dW = sum_n dY_n cols_n^T
                 k = cols.shape[1] * cols.shape[2] * cols.shape[3] // groups

@@ -262,3 +262,22 @@ def test_locally_connected_with_shared_filters_is_a_convolution(rng):
 def test_locally_connected_weight_mismatch():
     with pytest.raises(ValueError, match=r"gives \(4, 4\) output positions.*\(3, 3\)"):
         F.locally_connected2d(np.zeros((1, 1, 6, 6)), np.zeros((3, 3, 2, 1, 3, 3)))
+
+
+@pytest.mark.parametrize("needs", [(False, False, True), (False, True, False), (True, False, True),
+                                   (True, True, True)], ids=lambda n: "x%d-w%d-b%d" % n)
+def test_conv_gradients_of_any_subset_of_inputs(needs, layout):
+    """Only the gradients asked for are computed (the batch-outermost layout folds the bias into
+    the weight product); each equals PyTorch's."""
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(s) for s in ((2, 2, 6, 7), (3, 2, 3, 3), (3,))]
+    ours = [cr.tensor(a, requires_grad=r) for a, r in zip(arrays, needs)]
+    theirs = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, needs)]
+    g = rng.standard_normal((2, 3, 6, 7))
+    (F.conv2d(*ours, padding=1) * cr.tensor(g)).sum().backward()
+    (TF.conv2d(*theirs, padding=1) * torch.tensor(g)).sum().backward()
+    for o, t, r in zip(ours, theirs, needs):
+        if r:
+            np.testing.assert_allclose(o.grad.data, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+        else:
+            assert o.grad is None
