@@ -124,14 +124,16 @@ class CrossEntropy(Function):
         n, c = rows.shape
         _check_labels(yr, c, "cross_entropy", n)
         shifted = rows - rows.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
+        picked = shifted[np.arange(n), yr]        # taken before exp overwrites ``shifted``
+        mean = shifted.mean(axis=1) if label_smoothing else None
+        e = np.exp(shifted, out=shifted)
         s = e.sum(axis=1, keepdims=True)
-        logp_y = shifted[np.arange(n), yr] - np.log(s[:, 0])
-        loss = -logp_y
+        log_s = np.log(s[:, 0])
+        loss = log_s - picked                     # -log softmax(x)[y]
         if label_smoothing:
-            logp_mean = shifted.mean(axis=1) - np.log(s[:, 0])
-            loss = (1 - label_smoothing) * loss - label_smoothing * logp_mean
-        self.p = e / s
+            loss = (1 - label_smoothing) * loss - label_smoothing * (mean - log_s)
+        e /= s
+        self.p = e                                # softmax(x), for backward
         self.y, self.reduction, self.ls = yr, reduction, label_smoothing
         self.x_shape, self.moved_shape = x.shape, moved_shape
         if moved_shape is not None and reduction == "none":
