@@ -253,16 +253,23 @@ class Adam(Optimizer):
                 st["max_exp_avg_sq"] = np.zeros_like(w)
         st["step"] = t = st["step"] + 1
         m, v = st["exp_avg"], st["exp_avg_sq"]
-        m += (1 - b1) * (g - m)                   # m <- b1 m + (1 - b1) g
+        tmp = np.subtract(g, m)                   # one scratch array for the whole update
+        tmp *= 1 - b1
+        m += tmp                                  # m <- b1 m + (1 - b1) g
+        np.multiply(g, 1 - b2, out=tmp)
+        tmp *= g
         v *= b2
-        v += (1 - b2) * g * g                     # v <- b2 v + (1 - b2) g^2
+        v += tmp                                  # v <- b2 v + (1 - b2) g^2
         if group["amsgrad"]:
             np.maximum(st["max_exp_avg_sq"], v, out=st["max_exp_avg_sq"])
             v = st["max_exp_avg_sq"]
         step_size = lr / (1 - b1 ** t)
-        denom = np.sqrt(v) / math.sqrt(1 - b2 ** t)
+        denom = np.sqrt(v, out=tmp)
+        denom /= math.sqrt(1 - b2 ** t)
         denom += eps
-        w -= step_size * (m / denom)
+        upd = np.divide(m, denom, out=denom)
+        upd *= step_size
+        w -= upd                                  # w <- w - step_size m / denom
 
 
 class AdamW(Adam):
