@@ -43,6 +43,18 @@ def _fmt_shape(s):
     return str(s)
 
 
+def row_type(r):
+    """A row's type as shown: "Conv2d", "Linear (x2)" when called twice, marked "(frozen)" when
+    all its parameters are frozen and "(partly frozen)" when some are."""
+    t = r["type"] + (f" (x{r['calls']})" if r.get("calls", 1) > 1 else "")
+    trainable = r.get("trainable", r["params"])
+    if r["params"] and trainable == 0:
+        t += " (frozen)"
+    elif trainable < r["params"]:
+        t += " (partly frozen)"
+    return t
+
+
 class ModelSummary:
     """What ``summary`` returns: ``rows`` (dicts with name, type, output_shape, params, trainable
     (the trainable part of params), calls), ``total_params``, ``trainable_params``,
@@ -54,15 +66,7 @@ class ModelSummary:
         self.total_params, self.trainable_params = total, trainable
         self.frozen_params = total - trainable
 
-    @staticmethod
-    def _type(r):
-        t = r["type"] + (f" (x{r['calls']})" if r["calls"] > 1 else "")
-        trainable = r.get("trainable", r["params"])
-        if r["params"] and trainable == 0:
-            t += " (frozen)"
-        elif trainable < r["params"]:
-            t += " (partly frozen)"
-        return t
+    _type = staticmethod(row_type)
 
     def _table(self):
         head = ["Layer", "Type", "Output shape", "Params"]

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from ..nn.summary import row_type
 from . import plots
 
 __all__ = ["build_report", "write_report", "report_from_run", "read_history_csv"]
@@ -219,7 +220,7 @@ def build_report(history, config=None, summary=None, metrics=None, confusion=Non
                      "</div></section>")
     if summary is not None:
         sd = summary.to_dict() if hasattr(summary, "to_dict") else summary
-        rows = "".join(f"<tr><td>{_e(l['name'])}</td><td>{_e(l['type'])}</td>"
+        rows = "".join(f"<tr><td>{_e(l['name'])}</td><td>{_e(row_type(l))}</td>"
                        f"<td>{_e(l['output_shape'])}</td><td class=num>{l['params']:,}</td></tr>"
                        for l in sd["layers"])
         parts.append(
@@ -228,7 +229,9 @@ def build_report(history, config=None, summary=None, metrics=None, confusion=Non
             '<th>layer</th><th>type</th><th>output shape</th><th class=num>parameters</th></tr>'
             f'</thead><tbody>{rows}</tbody><tfoot><tr><td colspan=3>total parameters</td>'
             f'<td class=num>{sd["total_params"]:,}</td></tr><tr><td colspan=3>trainable</td>'
-            f'<td class=num>{sd["trainable_params"]:,}</td></tr></tfoot></table></section>')
+            f'<td class=num>{sd["trainable_params"]:,}</td></tr><tr><td colspan=3>frozen</td>'
+            f'<td class=num>{sd["total_params"] - sd["trainable_params"]:,}</td></tr></tfoot>'
+            '</table></section>')
     parts.append('<section id="metrics"><h2>Final metrics</h2>'
                  + _kv_table(_final_metrics(epochs, h, metrics), "metrics-table") + "</section>")
     if figs or plot_error:

@@ -183,3 +183,16 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
             "weights red": count_near(img, (230, 20, 20), 90),
             "weights blue": count_near(img, (20, 20, 230), 90)}
     assert all(v > 150 for v in seen.values()), seen
+
+
+def test_report_summary_marks_frozen_layers_and_counts_them():
+    """A transfer-learning model: the frozen layers are marked and the frozen total is shown."""
+    from chainrule import nn
+    from chainrule.nn.summary import summary
+    model = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 3))
+    model[0].requires_grad_(False)
+    text = build_report({"loss": [1.0]}, summary=summary(model, (8,)))
+    rows = Page(text).tables["summary-table"]
+    assert ["0", "Linear (frozen)", "(1, 4)", "36"] in rows
+    assert ["2", "Linear", "(1, 3)", "15"] in rows
+    assert ["trainable", "15"] in rows and ["frozen", "36"] in rows
