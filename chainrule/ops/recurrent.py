@@ -605,29 +605,23 @@ def _lstm_factors(AS, KS, Kc, TC, Cprev, coupled, scratch=None):
     Kc *= AS[nd]                             # dh/dc = o (1 - tanh^2 c)
 
 
-def _gru_factors(A3, K2, Kr, Hs, G, scratch, N, rev, cho):
-    """A fill (see ``_products``): the GRU's backward factors of the steps in ``rows``.
-    K2 = [dh'/dz sigmoid'(z), dh'/dn tanh'(n)] = [z (1 - z)(h_prev - n), (1 - z)(1 - n^2)];
-    Kr = r (1 - r) times d(pre_n)/dr: (W_hn h + b_hn) in PyTorch's form (G = the stored hidden
-    products, slot n), or with Cho's, the factor h_prev of d(r * h)/dr (G = r * h, unused)."""
-
-    def fill(rows):
-        a = slice(rows.start // N, rows.stop // N)
-        r, z, n = A3[a, :, 0], A3[a, :, 1], A3[a, :, 2]
-        hprev = Hs[a.start + rev:a.stop + rev]
-        kz, kn, kr, tmp = K2[a, :, 0], K2[a, :, 1], Kr[a], scratch[a]
-        np.subtract(1, z, out=kz)
-        np.square(n, out=kn)
-        np.subtract(1, kn, out=kn)
-        kn *= kz                                 # (1 - z)(1 - n^2)
-        kz *= z
-        np.subtract(hprev, n, out=tmp)
-        kz *= tmp                                # z (1 - z)(h_prev - n)
-        np.subtract(1, r, out=kr)
-        kr *= r
-        kr *= hprev if cho else G[a, :, 2]
-
-    return fill
+def _gru_factors(AS, KS, Kr, Hprev, Ghn, tmp, cho):
+    """The GRU's backward factors of all steps, gate-major: AS (3, T, N, H) holds r, z, n;
+    KS (2, T, N, H) gets [dh'/dz sigmoid'(z), dh'/dn tanh'(n)] = [z (1 - z)(h_prev - n),
+    (1 - z)(1 - n^2)]; Kr = r (1 - r) times d(pre_n)/dr: Ghn = W_hn h + b_hn in PyTorch's form,
+    or with Cho's (Ghn None) the factor h_prev of d(r * h)/dr."""
+    r, z, n = AS
+    kz, kn = KS
+    np.subtract(1, z, out=kz)
+    np.square(n, out=kn)
+    np.subtract(1, kn, out=kn)
+    kn *= kz                                 # (1 - z)(1 - n^2)
+    kz *= z
+    np.subtract(Hprev, n, out=tmp)
+    kz *= tmp                                # z (1 - z)(h_prev - n)
+    np.subtract(1, r, out=Kr)
+    Kr *= r
+    Kr *= Hprev if cho else Ghn
 
 
 def _unpermute(a, perm):
@@ -684,12 +678,6 @@ class GRULayer(Function):
             GH = ws.empty((T, N, 3 * H), dt)     # W_hh h_prev (+ b_hn in the n part)
             b_hn = None if b_hh is None else b_hh[H2:]
         rec = any(self.needs_input_grad)
-        fills = []
-        if rec:
-            K2 = ws.empty((T, N, 2, H), dt)
-            Kr = ws.empty((T, N, H), dt)
-            fills.append(_gru_factors(A3, K2, Kr, Hs, RH if cho else GH.reshape(T, N, 3, H),
-                                      ws.empty((T, N, H), dt), N, rev, cho))
         for t in _steps(T, rev):
             a = A[t]
             hp, hn = Hs[t + rev], Hs[t + 1 - rev]
@@ -722,27 +710,33 @@ class GRULayer(Function):
             if offs[t] is not None:
                 np.copyto(hn, hp, where=offs[t])
         if rec:
-            fills[0](slice(0, T * N))   # the backward factors of all steps
-            self.A3, self.Hs, self.w_ih, self.w_hh = A3, Hs, w_ih, w_hh
+            # the backward factors of all steps, on gate-major copies (as the LSTM's)
+            AS = ws.empty((3, T, N, H), dt)
+            np.copyto(AS, A3.transpose(2, 0, 1, 3))
+            KS, Kr = ws.empty((2, T, N, H), dt), ws.empty((T, N, H), dt)
+            _gru_factors(AS, KS, Kr, Hs[rev:T + rev], None if cho else GH.reshape(T, N, 3, H)[:, :, 2],
+                         ws.empty((T, N, H), dt), cho)
+            self.AS, self.Hs, self.w_ih, self.w_hh = AS, Hs, w_ih, w_hh
             self.dims, self.rev, self.bf, self.cho = (T, N, D, H), rev, batch_first, cho
             self.valid, self.offs, self.pad, self.ws = valid, offs, padding_idx, ws
-            self.K2, self.Kr = K2, Kr
+            self.KS, self.Kr = KS, Kr
             if cho:
                 self.RH = RH
         return _finish_output(Hs, T, rev, valid, batch_first)
 
     def backward(self, dy, dhn):
         T, N, D, H = self.dims
-        rev, A3, cho = self.rev, self.A3, self.cho
-        dt = A3.dtype
-        r, z = A3[:, :, 0], A3[:, :, 1]
+        rev, AS, cho = self.rev, self.AS, self.cho
+        dt = AS.dtype
+        r, z = AS[0], AS[1]                      # gate-major: contiguous (T, N, H) each
         Hprev = self.Hs[rev:T + rev]
-        K2, Kr = self.K2, self.Kr                # factors prepared during forward
+        KS, Kr = self.KS, self.Kr                # factors prepared during forward
         Z, R = z, r
         if self.valid is not None:               # padded steps: z = 1 passes the state through
-            K2 = K2 * self.valid[..., None]
+            KS = KS * self.valid
             Kr = Kr * self.valid
             Z = np.where(self.valid, z, 1)
+        K2 = KS.transpose(1, 2, 0, 3)            # (T, N, 2, H) view: a step's (N, 2, H)
         dyt = _prep_dy(dy, self.valid, self.bf)
         dh_c = np.array(dhn, dtype=dt)
         dh = np.empty((N, H), dt)
