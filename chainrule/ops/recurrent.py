@@ -489,7 +489,8 @@ class LSTMLayer(Function):
         if rec:
             # the backward factors of all steps, on gate-major copies (ng, T, N, H): each gate's
             # values are then contiguous (per-gate slices of (T, N, ng, H) cost ~5x as much:
-            # NumPy's per-row overhead on rows of H values; measured 1.33 -> ~0.6 ms on W3)
+            # NumPy's per-row overhead on rows of H values; W3 shapes: 1.33-1.37 -> 0.84-1.04 ms
+            # with the copy)
             AS = ws.empty((ng, T, N, H), dt)
             np.copyto(AS, A4.transpose(2, 0, 1, 3))
             KS, Kc = ws.empty((ng, T, N, H), dt), ws.empty((T, N, H), dt)
@@ -710,7 +711,8 @@ class GRULayer(Function):
             if offs[t] is not None:
                 np.copyto(hn, hp, where=offs[t])
         if rec:
-            # the backward factors of all steps, on gate-major copies (as the LSTM's)
+            # the backward factors of all steps, on gate-major copies (as the LSTM's; W3 shapes:
+            # 1.0-1.3 -> 0.60-0.64 ms with the copy)
             AS = ws.empty((3, T, N, H), dt)
             np.copyto(AS, A3.transpose(2, 0, 1, 3))
             KS, Kr = ws.empty((2, T, N, H), dt), ws.empty((T, N, H), dt)
