@@ -4,7 +4,7 @@ vocabulary 65 -> Embedding 64 -> LSTM(64, 128) -> Linear(128, 65); sequences of 
 cross-entropy over all steps, gradient clipping at norm 5, Adam. A step is (zero grad, forward,
 backward, clip, update). Both libraries start from the same weights (copied from PyTorch).
 
-    python benchmarks/w3_lstm.py [--repeats 7] [--seconds 1.0]
+    python benchmarks/w3_lstm.py [--repeats 5] [--seconds 1.0]     # = benchmarks/run.py W3
 
 prints ``W3 chainrule=<steps/s> torch=<steps/s> ratio=<chainrule/torch>`` (medians of alternating
 rounds). Timings on shared machines are noisy: compare the ratio, measured in one run, and note the
@@ -12,11 +12,8 @@ load average printed in the header (other processes on the cores slow both libra
 BLAS/OpenMP threads). Both libraries run with their default thread settings; ``benchmarks/run.py
 --threads 1 --cpu-time`` compares them on one core each.
 """
-import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -70,39 +67,10 @@ def w3(seed=0):
     return cr_step, torch_step
 
 
-def _rate(step, seconds):
-    n, t0 = 0, time.perf_counter()
-    while True:
-        step()
-        n += 1
-        t = time.perf_counter() - t0
-        if t >= seconds:
-            return n / t
-
-
-def measure(repeats=7, seconds=1.0):
-    cr_step, torch_step = w3()
-    for _ in range(5):          # warm up caches and allocators
-        cr_step()
-        torch_step()
-    cr_rates, torch_rates = [], []
-    for _ in range(repeats):    # alternate so that drifts of the machine hit both alike
-        cr_rates.append(_rate(cr_step, seconds))
-        torch_rates.append(_rate(torch_step, seconds))
-    return statistics.median(cr_rates), statistics.median(torch_rates)
-
-
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=7, help="timed rounds per library (median reported)")
-    p.add_argument("--seconds", type=float, default=1.0, help="length of one timed round")
-    args = p.parse_args(argv)
-    import torch
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# numpy {np.__version__}, torch {torch.__version__} (threads {torch.get_num_threads()}), "
-          f"cpus {os.cpu_count()}, load average {load:.1f}", flush=True)
-    c, t = measure(args.repeats, args.seconds)
-    print(f"W3 chainrule={c:.1f} torch={t:.1f} ratio={c / t:.2f}", flush=True)
+    """The same measurement as ``benchmarks/run.py W3`` (one timing loop for all workloads)."""
+    from run import main as run_main
+    run_main(["W3"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -240,49 +240,21 @@ def _project(fn, ws, x, tokens, batch_first, w, b=None):
     return np.take(table, tok, axis=0, out=A, mode="clip"), T, N, x.shape[1]   # ids checked
 
 
-def _products(sums, fills):
-    """Run the products of backward that need all steps (after the loop): ``fills`` write
-    buffers, ``sums``: name -> f(rows) -> array. Each f takes the slice of rows to cover."""
-    rows = slice(None)
-    for f in fills:
-        f(rows)
-    return {k: f(rows) for k, f in sums.items()}
-
-
-def _input_side(fn, dZ, w, nx, nwi, nb, sums, fills):
-    """Register the products for the gradients of the layer input (or embedding table), of w
-    (G, D) and the bias, from dZ = dL/d(pre-activation) (T * N, G); ``_input_grads`` finishes."""
-    T, N, D, H = fn.dims
-    state = {}
-    if fn.tok is not None:
-        V = fn.x2.shape[0]
-        if (nx or nwi or nb) and V <= 128:        # small vocabulary: one one-hot product
-            oh = (np.arange(V)[:, None] == fn.tok[None, :]).astype(dZ.dtype)
-            sums["S"] = lambda r: oh[:, r] @ dZ[r]
-        return state
-    if nwi:
-        x2 = fn.x2
-        sums["gwi"] = lambda r: dZ[r].T @ x2[r]     # all steps' weight gradients at once
-    if nb:
-        sums["gb"] = lambda r: dZ[r].sum(axis=0)
-    if nx:
-        gx = state["gx"] = np.empty((T * N, D), dZ.dtype)
-        fills.append(lambda r: np.matmul(dZ[r], w, out=gx[r]))
-    return state
-
-
-def _input_grads(fn, dZ, w, nx, nwi, nb, done, state, padding_idx=None):
-    """(dL/dx or dL/d table, dL/dw, dL/db) from the finished products (see ``_input_side``)."""
+def _input_grads(fn, dZ, w, nx, nwi, nb, padding_idx=None):
+    """(dL/dx or dL/d table, dL/dw, dL/db) from dZ = dL/d(pre-activation) (T * N, G) of all
+    steps, once the backward loop has filled it: one product each."""
     T, N, D, H = fn.dims
     gx = gwi = gb = None
     if fn.tok is not None:
         if not (nx or nwi or nb):
             return None, None, None
         table = fn.x2
-        S = done.get("S")
-        if S is None:
+        V = table.shape[0]
+        if V <= 128:                             # small vocabulary: one one-hot product
+            S = (np.arange(V)[:, None] == fn.tok[None, :]).astype(dZ.dtype) @ dZ
+        else:
             from .embedding import scatter_rows
-            S = scatter_rows(fn.tok, dZ, table.shape[0])   # (V, G): dZ summed per token
+            S = scatter_rows(fn.tok, dZ, V)      # (V, G): dZ summed per token
         if nx:
             gx = S @ w
             if padding_idx is not None:
@@ -292,11 +264,15 @@ def _input_grads(fn, dZ, w, nx, nwi, nb, done, state, padding_idx=None):
         if nb:
             gb = S.sum(axis=0)
         return gx, gwi, gb
+    if nwi:
+        gwi = dZ.T @ fn.x2                       # all steps' weight gradients at once
+    if nb:
+        gb = dZ.sum(axis=0)
     if nx:
-        gx = state["gx"].reshape(T, N, D)
+        gx = (dZ @ w).reshape(T, N, D)
         if fn.bf:
             gx = gx.transpose(1, 0, 2)
-    return gx, done.get("gwi"), done.get("gb")
+    return gx, gwi, gb
 
 
 # ------------------------------------------------------------------------------------------------
@@ -360,22 +336,15 @@ class RNNLayer(Function):
         wh, offs = self.w_hh, self.offs
         n = _needs(self, 6)
         dZ = dA.reshape(T * N, H)
-        sums, fills = {}, []
-        if n[3]:
-            Hp = Hs[rev:T + rev].reshape(T * N, H)
-            sums["gwh"] = lambda r: dZ[r].T @ Hp[r]
-        state = _input_side(self, dZ, self.w_ih, n[0], n[2], n[4] or n[5], sums, fills)
         for t in _back_steps(T, rev):
             np.add(dh_c, dyt[t], out=dh)
             np.multiply(dh, K[t], out=dA[t])
             np.matmul(dA[t], wh, out=dh_c)       # dL/dh_prev = dL/da W_hh
             if offs[t] is not None:
                 np.copyto(dh_c, dh, where=offs[t])   # padded step: the state passed through
-        done = _products(sums, fills)
-        gx, gwi, gb = _input_grads(self, dZ, self.w_ih, n[0], n[2], n[4] or n[5], done, state,
-                                   self.pad)
-        return (gx, dh_c if n[1] else None, gwi, done.get("gwh"), gb if n[4] else None,
-                gb if n[5] else None)
+        gx, gwi, gb = _input_grads(self, dZ, self.w_ih, n[0], n[2], n[4] or n[5], self.pad)
+        gwh = dZ.T @ Hs[rev:T + rev].reshape(T * N, H) if n[3] else None
+        return (gx, dh_c if n[1] else None, gwi, gwh, gb if n[4] else None, gb if n[5] else None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -530,12 +499,6 @@ class LSTMLayer(Function):
         offs = self.offs
         needs = _needs(self, 8)
         dZ = dG.reshape(T * N, ng * H)
-        sums, fills = {}, []
-        if needs[4]:
-            Hp = self.Hs[rev:T + rev].reshape(T * N, H)
-            sums["gwh"] = lambda r: dZ[r].T @ Hp[r]
-        state = _input_side(self, dZ, self.wi, needs[0], needs[3], needs[5] or needs[6], sums,
-                            fills)
         for t in _back_steps(T, rev):
             np.add(dh_c, dyt[t], out=dh)
             np.multiply(dh, Kc[t], out=dc)
@@ -559,12 +522,13 @@ class LSTMLayer(Function):
             np.matmul(dG[t], wh, out=dh_c)   # dL/dh_prev = dL/dz W_hh
             if offs[t] is not None:
                 np.copyto(dh_c, dh, where=offs[t])
-        done = _products(sums, fills)
         gx, gwi, gb = _input_grads(self, dZ, self.wi, needs[0], needs[3], needs[5] or needs[6],
-                                   done, state, self.pad)
+                                   self.pad)
         perm = self.perm                         # back from the internal gate order
         gwi = None if gwi is None else _unpermute(gwi, perm)
-        gwh = None if "gwh" not in done else _unpermute(done["gwh"], perm)
+        gwh = None
+        if needs[4]:                             # all steps' dL/dW_hh in one product
+            gwh = _unpermute(dZ.T @ self.Hs[rev:T + rev].reshape(T * N, H), perm)
         gb = None if gb is None else _unpermute(gb, perm)
         gp = None
         if peep and needs[7]:
@@ -746,17 +710,12 @@ class GRULayer(Function):
         H2 = 2 * H
         needs = _needs(self, 6)
         hp2 = Hprev.reshape(T * N, H)
-        sums, fills = {}, []
         if cho:
             P = self.ws.empty((T, N, 3, H), dt)  # dL/d pre-activation of r, z, n
             P2 = P.reshape(T, N, 3 * H)
             dX = P2.reshape(T * N, 3 * H)
             w_rz, w_n = self.w_hh[:H2], self.w_hh[H2:]
             drh = np.empty((N, H), dt)
-            if needs[3]:
-                rh2 = self.RH.reshape(T * N, H)
-                sums["gwh_rz"] = lambda r: dX[r, :H2].T @ hp2[r]
-                sums["gwh_n"] = lambda r: dX[r, H2:].T @ rh2[r]
         else:
             # slots: [n on the hidden side (= dpre_n * r), r, z, n on the input side (= dpre_n)];
             # [0:3] pairs with W_hh rows (n, r, z), [1:4] with W_ih rows (r, z, n)
@@ -765,12 +724,7 @@ class GRULayer(Function):
             Pf = P2.reshape(T * N, 4 * H)
             dX = Pf[:, H:]
             w_nrz = np.concatenate([self.w_hh[H2:], self.w_hh[:H2]])
-            if needs[3]:
-                sums["gwh"] = lambda r: Pf[r, :3 * H].T @ hp2[r]      # rows n, r, z
-            if needs[5]:
-                sums["gbh"] = lambda r: Pf[r, :3 * H].sum(axis=0)
         nb = needs[4] or (cho and needs[5])
-        state = _input_side(self, dX, self.w_ih, needs[0], needs[2], nb, sums, fills)
         for t in _back_steps(T, rev):
             np.add(dh_c, dyt[t], out=dh)
             p = P[t]
@@ -788,20 +742,19 @@ class GRULayer(Function):
                 np.matmul(P2[t][:, :3 * H], w_nrz, out=dh_c)
             np.multiply(dh, Z[t], out=tmp)
             dh_c += tmp
-        done = _products(sums, fills)
-        gx, gwi, gbi = _input_grads(self, dX, self.w_ih, needs[0], needs[2], nb, done, state,
-                                    self.pad)
+        gx, gwi, gbi = _input_grads(self, dX, self.w_ih, needs[0], needs[2], nb, self.pad)
         gwh = gbh = None
         if cho:
             if needs[3]:
-                gwh = np.concatenate([done["gwh_rz"], done["gwh_n"]])
+                gwh = np.concatenate([dX[:, :H2].T @ hp2,
+                                      dX[:, H2:].T @ self.RH.reshape(T * N, H)])
             if needs[5]:
                 gbh = gbi                        # every hidden bias adds to a pre-activation
         else:
             if needs[3]:
-                g = done["gwh"]
+                g = Pf[:, :3 * H].T @ hp2        # rows n, r, z
                 gwh = np.concatenate([g[H:], g[:H]])
             if needs[5]:
-                sb = done["gbh"]
+                sb = Pf[:, :3 * H].sum(axis=0)
                 gbh = np.concatenate([sb[H:], sb[:H]])
         return (gx, dh_c if needs[1] else None, gwi, gwh, gbi if needs[4] else None, gbh)
