@@ -68,6 +68,8 @@ class Function:
 
     n_out = 1
     _grads = None            # output gradients gathered during backward
+    retain_saved = True      # False while the last backward through this graph runs: backward may
+                             # then drop saved arrays as soon as it is done with them
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -646,6 +648,8 @@ def _run_backward(root, root_grad, retain_graph):
         fn._grads = None
         if grads is None:
             continue
+        if not retain_graph:
+            fn.retain_saved = False
         if fn.n_out == 1:
             in_grads = fn.backward(grads[0])
         else:

@@ -254,6 +254,23 @@ class Conv2d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, dtype=dtype)
 
+    def forward_pooled(self, x):
+        """``MaxPool2d(2)(self(x))`` as one op (``ops.conv.ConvMaxPool2d``: the same values and
+        gradients), or None where it would not be faster: large outputs, where the convolution
+        runs batch-outermost, or outputs smaller than one window. ``nn.Sequential`` calls it."""
+        xd = _data(x)
+        self._check(xd)
+        d = self.__dict__
+        if d.get("_pooled_shape") != xd.shape:
+            oh, ow = self.output_size(xd.shape[2:])
+            d["_pooled_ok"] = 2 <= min(oh, ow) and oh * ow < _conv.OUTER_MIN_POSITIONS
+            d["_pooled_shape"] = xd.shape
+        if not d["_pooled_ok"]:
+            return None
+        args = (x, self.weight) if self.bias is None else (x, self.weight, self.bias)
+        return _conv.ConvMaxPool2d.apply(*args, stride=self.stride, padding=self._pads,
+                                         dilation=self.dilation, groups=self.groups)
+
 
 class Conv1d(_ConvNd):
     """1-D convolution over (N, C, L) signals -> (N, out_channels, L_out) (time-delay networks).

@@ -22,9 +22,12 @@ class _PoolNd(Module):
         self.dilation = _show(dilation)
         self.ceil_mode = bool(ceil_mode)
         # check now, so a wrong layer fails where it is built
-        _pool.pool_params(self._label(), self.kernel_size, self.stride, self.padding,
-                          self.dilation, self.nd)
+        params = _pool.pool_params(self._label(), self.kernel_size, self.stride, self.padding,
+                                   self.dilation, self.nd)
         self.__dict__["_name"] = self._label()
+        # 2x2 windows, stride 2, no padding: what ops.conv.ConvMaxPool2d fuses with a convolution
+        self.__dict__["_2x2"] = (self.nd == 2 and not self.ceil_mode
+                                 and params == ((2, 2), (2, 2), (0, 0), (1, 1)))
 
     def _label(self):
         s = f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride}"

@@ -39,6 +39,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..autograd import Function
+from . import pool as _pool
 
 # -- geometry ---------------------------------------------------------------------------------------
 
@@ -267,6 +268,30 @@ def _pair2(t, n_spatial, fill):
 OUTER_MIN_POSITIONS = 256
 
 
+def _geometry(x_shape, w_shape, padding, stride, dilation):
+    """The padded input's (Hp, Wp) and the output's (OH, OW) of a 2-D convolution."""
+    (pt, pb), (pl, pr) = padding
+    hp, wp = x_shape[2] + pt + pb, x_shape[3] + pl + pr
+    oh = (hp - dilation[0] * (w_shape[2] - 1) - 1) // stride[0] + 1
+    ow = (wp - dilation[1] * (w_shape[3] - 1) - 1) // stride[1] + 1
+    return (hp, wp), (oh, ow)
+
+
+def _inner_product(x, w, padding, stride, dilation, groups, out_hw):
+    """Batch-innermost forward product: returns Y (O, OH, OW, N) (no bias) and the im2col buffer
+    (C, kh, kw, OH, OW, N)."""
+    o, cg, kh, kw = w.shape
+    k = cg * kh * kw
+    xp = _pad_bi(x, padding)
+    cols = im2col(xp, (kh, kw), out_hw, stride, dilation)
+    if groups == 1:
+        y = w.reshape(o, k) @ cols.reshape(k, -1)
+    else:
+        y = np.matmul(w.reshape(groups, o // groups, k),
+                      cols.reshape(groups, k, -1)).reshape(o, -1)
+    return y.reshape(o, out_hw[0], out_hw[1], x.shape[0]), cols
+
+
 class Conv(Function):
     """Cross-correlation (what deep learning calls convolution), 1-D or 2-D, fused with the bias.
 
@@ -284,12 +309,9 @@ class Conv(Function):
         x, w = _as_2d(x, w, nsp)
         stride, dilation = _pair2(stride, nsp, 1), _pair2(dilation, nsp, 1)
         padding = _pair2(padding, nsp, (0, 0))
-        n, c, h, wd = x.shape
+        n, c = x.shape[:2]
         o, cg, kh, kw = w.shape
-        (pt, pb), (pl, pr) = padding
-        hp, wp = h + pt + pb, wd + pl + pr
-        oh = (hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-        ow = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+        (hp, wp), (oh, ow) = _geometry(x.shape, w.shape, padding, stride, dilation)
         k = cg * kh * kw
         self.outer = outer = oh * ow >= OUTER_MIN_POSITIONS
         if outer:
@@ -317,37 +339,39 @@ class Conv(Function):
             if b is not None and not fold:
                 out += b.reshape(-1, 1, 1)
         else:
-            # cols (C, kh, kw, OH, OW, N); Y = W cols, one product (stacked over groups)
-            xp = _pad_bi(x, padding)
-            cols = im2col(xp, (kh, kw), (oh, ow), stride, dilation)
-            if groups == 1:
-                y = w.reshape(o, k) @ cols.reshape(k, -1)
-            else:
-                y = np.matmul(w.reshape(groups, o // groups, k),
-                              cols.reshape(groups, k, -1)).reshape(o, -1)
-            out = _to_nchw(y.reshape(o, oh, ow, n), b)
-        nx, nw = self.needs_input_grad[:2]
-        self.geom = (nsp, x.shape, (hp, wp), padding, stride, dilation, groups)
-        fold = outer and self.fold
-        self.kshape = (kh, kw)
-        self.cols = cols if nw or (fold and self.needs_input_grad[2]) else None   # for dL/dW (dL/db)
-        self.w = w if nx else None
+            y, cols = _inner_product(x, w, padding, stride, dilation, groups, (oh, ow))
+            out = _to_nchw(y, b)
+        self._save(nsp, x, w, cols, (hp, wp), padding, stride, dilation, groups)
         return out[:, :, 0] if nsp == 1 else out
 
+    def _save(self, nsp, x, w, cols, padded, padding, stride, dilation, groups):
+        nx, nw = self.needs_input_grad[:2]
+        self.geom = (nsp, x.shape, padded, padding, stride, dilation, groups)
+        fold = self.outer and self.fold
+        self.kshape = w.shape[2:]
+        self.cols = cols if nw or (fold and self.needs_input_grad[2]) else None   # for dL/dW (dL/db)
+        self.w = w if nx else None
+
     def backward(self, g):
+        if self.geom[0] == 1:
+            g = g[:, :, None, :]
+        n, o, oh, ow = g.shape
+        if self.outer:
+            g3 = g.reshape(n, o, oh * ow)
+        else:
+            g3 = _from_nchw(g).reshape(o, -1)             # (O, OH*OW*N)
+        return self._grads_from(g3, n, oh, ow)
+
+    def _grads_from(self, g3, n, oh, ow):
+        """dL/dx, dL/dW, dL/db from the output gradient in the internal layout: (N, O, OH*OW)
+        batch-outermost, (O, OH*OW*N) batch-innermost."""
         nsp, xshape, padded, padding, stride, dilation, groups = self.geom
         needs = self.needs_input_grad
         nx, nw = needs[0], needs[1]
         nb = len(needs) > 2 and needs[2]
-        if nsp == 1:
-            g = g[:, :, None, :]
-        n, o, oh, ow = g.shape
+        o = g3.shape[-2 if self.outer else 0]
         og = o // groups
         outer = self.outer
-        if outer:
-            g3 = g.reshape(n, o, oh * ow)
-        else:
-            g3 = _from_nchw(g).reshape(o, -1)             # (O, OH*OW*N)
         gx = gw = gb = None
         fold = outer and self.fold                        # bias folded into the product
         if fold and (nw or nb):                           # [dL/dW, dL/db] = sum_n dY_n [cols_n; 1]^T
@@ -379,6 +403,9 @@ class Conv(Function):
                     gw = np.matmul(cols.reshape(groups, k, -1),
                                    g3.reshape(groups, og, -1).transpose(0, 2, 1)).transpose(0, 2, 1)
                 kshape = cols.shape[1:3]
+            if not self.retain_saved:      # dcols can then reuse this memory while it is in cache
+                self.cols = None
+            cols = None
             gw = np.ascontiguousarray(gw).reshape(o, -1, *kshape)
             if nsp == 1:
                 gw = gw[:, :, 0]
@@ -406,6 +433,41 @@ class Conv(Function):
             if nsp == 1:
                 gx = gx[:, :, 0]
         return gx, gw, gb
+
+
+class ConvMaxPool2d(Conv):
+    """A 2-D convolution followed by 2x2 / stride-2 max pooling, in one op on the batch-innermost
+    layout: ``max_pool2d(conv2d(x, w, b), 2)``, the same values and gradients bit for bit.
+
+    ``nn.Sequential`` runs a ``Conv2d`` followed by ``MaxPool2d(2)`` through it (see there). In
+    this layout every window corner is a run of N contiguous values, so pooling needs no strided
+    gathers, and only the pooled output (4x smaller) is transposed to NCHW; backward builds the
+    convolution's output gradient straight in its internal layout. LeNet-5's second convolution
+    and pooling: forward 0.67 -> 0.56 ms, backward ~0.1 ms less (isolated, 2 threads).
+    """
+
+    def forward(self, x, w, b=None, *, stride, padding, dilation, groups=1):
+        (hp, wp), (oh, ow) = _geometry(x.shape, w.shape, padding, stride, dilation)
+        self.outer = self.fold = False
+        y, cols = _inner_product(x, w, padding, stride, dilation, groups, (oh, ow))
+        if b is not None:
+            y += b.reshape(-1, 1, 1, 1)              # the addition Conv does, before pooling
+        r0, c0, r1, c1 = _pool.corner_slices(oh // 2, ow // 2)
+        pooled, self.masks = _pool.max_corners(y[:, r0, c0], y[:, r0, c1], y[:, r1, c0], y[:, r1, c1],
+                                               True in self.needs_input_grad)
+        self.out_hw = (oh, ow)
+        self._save(2, x, w, cols, (hp, wp), padding, stride, dilation, groups)
+        return np.ascontiguousarray(pooled.transpose(3, 0, 1, 2))
+
+    def backward(self, g):
+        n, o, ph, pw = g.shape
+        oh, ow = self.out_hw
+        exact = oh == 2 * ph and ow == 2 * pw
+        gy = (np.empty if exact else np.zeros)((o, oh, ow, n), dtype=g.dtype)
+        r0, c0, r1, c1 = _pool.corner_slices(ph, pw)
+        _pool.max_corners_backward(_from_nchw(g), self.masks, gy[:, r0, c0], gy[:, r0, c1],
+                                   gy[:, r1, c0], gy[:, r1, c1])
+        return self._grads_from(gy.reshape(o, -1), n, oh, ow)
 
 
 class ConvTranspose(Function):

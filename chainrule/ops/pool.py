@@ -154,6 +154,45 @@ def _spread(parts, s, d, out, axis):
 
 
 # -- max pooling ----------------------------------------------------------------------------------------
+def corner_slices(ho, wo):
+    """Even rows, even columns, odd rows, odd columns: the corners of the 2x2 / stride-2 windows
+    of a pooling with output (ho, wo)."""
+    return slice(0, 2 * ho, 2), slice(0, 2 * wo, 2), slice(1, 2 * ho, 2), slice(1, 2 * wo, 2)
+
+
+def max_corners(a, b, c, e, need):
+    """2x2 max pooling from the windows' four corners: a top-left, b top-right, c bottom-left,
+    e bottom-right (disjoint arrays or views of one shape; a and c are overwritten).
+
+    Returns the maxima (in ``a``) and, when ``need``, the masks ``max_corners_backward`` takes.
+    Strict comparisons pick the first maximum in window order (a, b, c, e), as PyTorch does.
+    """
+    masks = None
+    if need:
+        right, lower = b > a, e > c
+    np.maximum(a, b, out=a)          # top row's maximum
+    np.maximum(c, e, out=c)          # bottom row's maximum
+    if need:
+        masks = (right, lower, c > a)
+    return np.maximum(a, c, out=a), masks
+
+
+def max_corners_backward(g, masks, ga, gb, gc, ge):
+    """Route each window's gradient ``g`` to the corner that held its maximum, writing all four
+    corner views of the input gradient (ga top-left, gb top-right, gc bottom-left, ge
+    bottom-right; zeros where a corner lost). Arithmetic on contiguous arrays, then one copy per
+    corner."""
+    right, lower, bottom = masks
+    low = g * bottom                 # windows whose maximum is in the bottom row
+    top = g - low                    # exact: g - g = 0 and g - 0 = g
+    t = top * right
+    gb[...] = t
+    ga[...] = np.subtract(top, t, out=top)
+    np.multiply(low, lower, out=t)
+    ge[...] = t
+    gc[...] = np.subtract(low, t, out=low)
+
+
 class _MaxPool(Function):
     """Max pooling; the gradient goes to the element that held the maximum (the first one in window
     order, row by row, on ties, as in PyTorch)."""
@@ -182,18 +221,10 @@ class _MaxPool(Function):
         # Copy out the four corners of every window (a strided gather is ~2x cheaper than
         # arithmetic on strided views, whose inner loops are only W_out long), then work on
         # contiguous arrays: ~30x faster than reshape-then-max.
-        a = x[:, :, 0:2 * Ho:2, 0:2 * Wo:2].copy()
-        b = x[:, :, 0:2 * Ho:2, 1:2 * Wo:2].copy()
-        c = x[:, :, 1:2 * Ho:2, 0:2 * Wo:2].copy()
-        e = x[:, :, 1:2 * Ho:2, 1:2 * Wo:2].copy()
-        if need:
-            # strict comparisons pick the first maximum in window order (a, b, c, e)
-            right, lower = b > a, e > c
-        np.maximum(a, b, out=a)          # top row's maximum
-        np.maximum(c, e, out=c)          # bottom row's maximum
-        if need:
-            self.masks = (right, lower, c > a)
-        return np.maximum(a, c, out=a)
+        r0, c0, r1, c1 = corner_slices(Ho, Wo)
+        out, self.masks = max_corners(x[:, :, r0, c0].copy(), x[:, :, r0, c1].copy(),
+                                      x[:, :, r1, c0].copy(), x[:, :, r1, c1].copy(), need)
+        return out
 
     def _forward_general(self, x, k, s, p, d, Ho, Wo, Hn, Wn, need):
         (kh, kw), (sh, sw), (dh, dw) = k, s, d
@@ -251,18 +282,11 @@ class _MaxPool(Function):
 
     def _backward_2x2(self, g, Ho, Wo):
         N, C, H, W = self.shape
-        right, lower, bottom = self.masks
         exact = H == 2 * Ho and W == 2 * Wo
         gx = (np.empty if exact else np.zeros)(self.shape, dtype=g.dtype)
-        # the four corners' gradients on contiguous arrays, then one strided copy each
-        gb = g * bottom                  # windows whose maximum is in the bottom row
-        gt = g - gb                      # exact: g - g = 0 and g - 0 = g
-        t = gt * right
-        gx[:, :, 0:2 * Ho:2, 1:2 * Wo:2] = t
-        gx[:, :, 0:2 * Ho:2, 0:2 * Wo:2] = np.subtract(gt, t, out=gt)
-        np.multiply(gb, lower, out=t)
-        gx[:, :, 1:2 * Ho:2, 1:2 * Wo:2] = t
-        gx[:, :, 1:2 * Ho:2, 0:2 * Wo:2] = np.subtract(gb, t, out=gb)
+        r0, c0, r1, c1 = corner_slices(Ho, Wo)
+        max_corners_backward(g, self.masks, gx[:, :, r0, c0], gx[:, :, r0, c1], gx[:, :, r1, c0],
+                             gx[:, :, r1, c1])
         return gx
 
     def _backward_general(self, g, k, s, p, d, Ho, Wo, Hn, Wn):

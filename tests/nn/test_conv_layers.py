@@ -288,3 +288,99 @@ def test_sequential_rewrite_stays_off_when_hooks_watch_the_layers():
     model[1].register_forward_hook(lambda mod, inp, out: seen2.append(inp[0].shape))
     model(cr.randn(1, 1, 4, 4))
     assert seen2 == [(1, 1, 4, 4)]                 # the pooling's input is the ReLU's output
+
+
+# -- Sequential runs Conv2d (-> ReLU) -> MaxPool2d(2) as one op (exact) ----------------------------
+_CONV_POOL_CASES = [
+    # (in, out, kernel, conv options, input (N, C, H, W)): even and odd conv outputs, groups,
+    # stride, padding, dilation, no bias, non-square, batch of one
+    (6, 16, 5, {}, (3, 6, 14, 14)),
+    (2, 3, 3, {"padding": 1}, (2, 2, 7, 9)),
+    (4, 6, (3, 2), {"groups": 2, "bias": False}, (1, 4, 8, 7)),
+    (3, 4, 3, {"stride": 2, "padding": 2}, (2, 3, 11, 10)),
+    (2, 2, 3, {"dilation": 2, "padding": "same"}, (2, 2, 6, 9)),
+]
+
+
+def _model_runs(model, xs, g, runs):
+    res = []
+    for run in runs:
+        model.zero_grad()
+        x = cr.tensor(xs, requires_grad=True)
+        y = run(x)
+        (y * cr.tensor(g)).sum().backward()
+        res.append([y.data, x.grad.data] + [p.grad.data for p in model.parameters()])
+    return res
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("case", _CONV_POOL_CASES)
+def test_sequential_conv_max_pool_fusion_is_exact(case, relu, dtype):
+    """The fused op gives outputs and every gradient bit-identical to the layers run one by one,
+    on integer inputs (many ties and zeros) and on random ones."""
+    cin, cout, k, opts, shape = case
+    cr.manual_seed(0)
+    layers = [nn.Conv2d(cin, cout, k, **opts)] + ([nn.ReLU()] if relu else []) + [nn.MaxPool2d(2)]
+    model = nn.Sequential(*layers, nn.Flatten()).to(dtype)
+    assert model._fused[0] == ("conv_relu_pool" if relu else "conv_pool", 3 if relu else 2)
+    assert model[0].forward_pooled(cr.tensor(np.zeros(shape, dtype))) is not None   # fused here
+    rng = np.random.default_rng(1)
+    for xs in (rng.integers(-2, 3, shape).astype(dtype), rng.standard_normal(shape).astype(dtype)):
+        g = rng.standard_normal(model(cr.tensor(xs)).shape).astype(dtype)
+        fused, plain = _model_runs(model, xs, g, (model, lambda x: _layer_by_layer(model, x)))
+        for a, b in zip(fused, plain):
+            assert a.dtype == b.dtype == dtype
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", _CONV_POOL_CASES)
+def test_conv_max_pool_op_against_torch(case):
+    """ConvMaxPool2d.apply on its own against torch's conv2d then max_pool2d, float64, forward
+    and the gradients of x, weight and bias, and by finite differences."""
+    from chainrule.gradcheck import gradcheck
+    from chainrule.ops.conv import ConvMaxPool2d
+    cin, cout, k, opts, shape = case
+    conv = nn.Conv2d(cin, cout, k, **opts).double()
+    tconv = torch.nn.Conv2d(cin, cout, k, **opts).double()
+    conv.load_state_dict({n: v.detach().numpy() for n, v in tconv.state_dict().items()})
+    x = np.random.default_rng(2).standard_normal(shape)
+    kw = dict(stride=conv.stride, padding=conv._pads, dilation=conv.dilation, groups=conv.groups)
+    params = [conv.weight] + ([conv.bias] if conv.bias is not None else [])
+    xc = cr.tensor(x, requires_grad=True)
+    y = ConvMaxPool2d.apply(xc, *params, **kw)
+    xt = torch.tensor(x, requires_grad=True)
+    yt = torch.nn.functional.max_pool2d(tconv(xt), 2)
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-12, atol=1e-12)
+    up = np.random.default_rng(3).standard_normal(y.shape)
+    y.backward(up)
+    yt.backward(torch.tensor(up))
+    np.testing.assert_allclose(xc.grad.data, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    for p, tp in zip(params, tconv.parameters()):
+        np.testing.assert_allclose(p.grad.data, tp.grad.numpy(), rtol=1e-12, atol=1e-12)
+    # finite differences on one image: over LeNet's 1200 windows a step of eps can flip a
+    # near-tied maximum, where the derivative does not exist
+    xg = cr.tensor(x[:1], requires_grad=True)
+    assert gradcheck(lambda a, *ps: ConvMaxPool2d.apply(a, *ps, **kw), (xg, *params), eps=1e-7)
+
+
+def test_conv_max_pool_fusion_skips_large_maps_and_hooks_and_allows_retain_graph():
+    conv = nn.Conv2d(1, 2, 3, padding=1)
+    assert conv.forward_pooled(cr.randn(2, 1, 28, 28)) is None      # 784 positions: batch-outermost
+    assert conv.forward_pooled(cr.randn(2, 1, 1, 3)) is None        # no whole 2x2 window
+    assert not nn.MaxPool2d(2, stride=1)._2x2 and not nn.MaxPool2d(2, ceil_mode=True)._2x2
+    assert nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3))._fused == {}
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2))
+    seen = []
+    model[0].register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
+    model(cr.randn(1, 1, 6, 6))
+    assert seen == [(1, 2, 4, 4)]                  # the convolution's own (unpooled) output
+    # a second backward through a retained graph finds everything the first one used
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2)).double()
+    x = cr.tensor(np.random.default_rng(0).standard_normal((2, 1, 6, 6)), requires_grad=True)
+    y = model(x).sum()
+    y.backward(retain_graph=True)
+    first = [x.grad.data.copy()] + [p.grad.data.copy() for p in model.parameters()]
+    y.backward()
+    for a, p in zip(first, [x] + list(model.parameters())):
+        np.testing.assert_allclose(p.grad.data, 2 * a, rtol=1e-13)
