@@ -232,11 +232,12 @@ def im2col_bo(xp, kernel, out_hw, stride, dilation):
     return np.ascontiguousarray(_windows_bo(xp, kernel, out_hw, stride, dilation))
 
 
-def col2im_bo(cols, stride, dilation, out):
-    """The adjoint of im2col_bo: adds (N, C, kh, kw, OH, OW) into ``out`` (N, C, Hp, Wp), one
-    shifted-slice add per kernel offset."""
+def col2im_bo(cols, padded_hw, stride, dilation):
+    """The adjoint of im2col_bo: (N, C, kh, kw, OH, OW) -> (N, C, Hp, Wp), one shifted-slice add per
+    kernel offset."""
     n, c, kh, kw, oh, ow = cols.shape
     (st, sl), (dh, dw) = stride, dilation
+    out = np.zeros((n, c, padded_hw[0], padded_hw[1]), dtype=cols.dtype)
     for i in range(kh):
         r = i * dh
         rows = slice(r, r + st * (oh - 1) + 1, st)
@@ -244,17 +245,6 @@ def col2im_bo(cols, stride, dilation, out):
             q = j * dw
             out[:, :, rows, q:q + sl * (ow - 1) + 1:sl] += cols[:, :, i, j]
     return out
-
-
-# Bytes of im2col columns per chunk of images in the batch-outermost layout: the chunk's columns
-# are written, then read by the product while still in L2 (1 MB per core here). 4-10 images of
-# LeNet's first conv (80 KB each) ran alike, the whole batch at once ~1.8x slower with cold caches.
-CHUNK_BYTES = 640 * 1024
-
-
-def _batch_chunks(n, bytes_per_image):
-    step = max(1, CHUNK_BYTES // max(1, bytes_per_image))
-    return [slice(s, min(s + step, n)) for s in range(0, n, step)]
 
 
 def _as_2d(x, w, n_spatial):
@@ -329,29 +319,22 @@ class Conv(Function):
             # into (N, O, OH*OW): no transposes, and OpenBLAS runs these small products without
             # packing the large buffer (2-3x faster than one (O, K) x (K, N*OH*OW) product)
             xp = _pad_bo(x, padding)
-            win = _windows_bo(xp, (kh, kw), (oh, ow), stride, dilation)
             self.fold = fold = b is not None and groups == 1
-            # the bias as one more column of W against a row of ones in cols: no pass over the
-            # output to add it, and backward gets dL/db from the weight-gradient product
-            kc = c * kh * kw                              # k per group, kc over all groups
-            kb = kc + 1 if fold else kc
-            cols = np.empty((n, kb, oh * ow), x.dtype)
             if fold:
+                # the bias as one more column of W against a row of ones in cols: no pass over
+                # the output to add it, and backward gets dL/db from the weight-gradient product
+                cols = np.empty((n, k + 1, oh * ow), x.dtype)
                 cols[:, k] = 1
-                wk = np.concatenate([w.reshape(o, k), b[:, None]], axis=1)
+                np.copyto(cols[:, :k].reshape(n, c, kh, kw, oh, ow),
+                          _windows_bo(xp, (kh, kw), (oh, ow), stride, dilation))
+                y = np.matmul(np.concatenate([w.reshape(o, k), b[:, None]], axis=1), cols)
             else:
-                wk = w.reshape(o, k) if groups == 1 else w.reshape(groups, o // groups, k)
-            y = np.empty((n, o, oh * ow), x.dtype)
-            # im2col and product by chunks of images whose columns fit in L2, so the product
-            # reads them from cache (LeNet's first conv forward, caches cold: 1.3 -> 0.75 ms)
-            for s in _batch_chunks(n, kb * oh * ow * x.itemsize):
-                part = cols[s, :kc]
-                np.copyto(part.reshape(win[s].shape), win[s])
+                cols = im2col_bo(xp, (kh, kw), (oh, ow), stride, dilation)
                 if groups == 1:
-                    np.matmul(wk, cols[s], out=y[s])
+                    y = np.matmul(w.reshape(o, k), cols.reshape(n, k, oh * ow))
                 else:
-                    np.matmul(wk, part.reshape(-1, groups, k, oh * ow),
-                              out=y[s].reshape(-1, groups, o // groups, oh * ow))
+                    y = np.matmul(w.reshape(groups, o // groups, k),
+                                  cols.reshape(n, groups, k, oh * ow))
             out = y.reshape(n, o, oh, ow)
             if b is not None and not fold:
                 out += b.reshape(-1, 1, 1)
@@ -405,13 +388,13 @@ class Conv(Function):
         if nw and not fold:
             cols = self.cols
             if outer:                                     # dL/dW = sum_n dY_n cols_n^T
-                k = cols.shape[1] // groups               # cols (N, C*kh*kw, OH*OW)
+                k = cols.shape[1] * cols.shape[2] * cols.shape[3] // groups
                 if groups == 1:
-                    gw = np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0)
+                    gw = np.matmul(g3, cols.reshape(n, k, -1).transpose(0, 2, 1)).sum(axis=0)
                 else:
                     gw = np.matmul(g3.reshape(n, groups, og, -1),
                                    cols.reshape(n, groups, k, -1).transpose(0, 1, 3, 2)).sum(axis=0)
-                kshape = self.kshape
+                kshape = cols.shape[2:4]
             else:                                         # dL/dW = dY cols^T, as (cols dY^T)^T
                 k = cols.shape[0] * cols.shape[1] * cols.shape[2] // groups
                 if groups == 1:
@@ -433,12 +416,12 @@ class Conv(Function):
             (pt, _), (pl, _) = padding
             h, wd = xshape[2], xshape[3]
             if outer:
-                wt = w.reshape(o, k).T if groups == 1 else w.reshape(groups, og, k).transpose(0, 2, 1)
-                dxp = np.zeros((n, cg * groups) + padded, g3.dtype)
-                for s in _batch_chunks(n, k * groups * oh * ow * g3.itemsize):   # in L2, as forward
-                    gs = g3[s] if groups == 1 else g3[s].reshape(-1, groups, og, oh * ow)
-                    dcols = np.matmul(wt, gs).reshape(-1, cg * groups, kh, kw, oh, ow)
-                    col2im_bo(dcols, stride, dilation, out=dxp[s])
+                if groups == 1:
+                    dcols = np.matmul(w.reshape(o, k).T, g3)
+                else:
+                    dcols = np.matmul(w.reshape(groups, og, k).transpose(0, 2, 1),
+                                      g3.reshape(n, groups, og, -1))
+                dxp = col2im_bo(dcols.reshape(n, cg * groups, kh, kw, oh, ow), padded, stride, dilation)
                 gx = dxp if dxp.shape == xshape else np.ascontiguousarray(dxp[:, :, pt:pt + h, pl:pl + wd])
             else:
                 if groups == 1:

@@ -12,13 +12,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning
 from chainrule.ops import conv as C
 from helpers import check_against_torch
 
-@pytest.fixture(params=["batch_inner", "batch_outer", "batch_outer_by_image"])
+@pytest.fixture(params=["batch_inner", "batch_outer"])
 def layout(request, monkeypatch):
-    """Run a test under both internal layouts of Conv (picked by output size in normal use);
-    batch-outermost also with one image per chunk of the im2col/product loop."""
-    monkeypatch.setattr(C, "OUTER_MIN_POSITIONS", 10 ** 9 if request.param == "batch_inner" else 0)
-    if request.param == "batch_outer_by_image":
-        monkeypatch.setattr(C, "CHUNK_BYTES", 1)
+    """Run a test under both internal layouts of Conv (picked by output size in normal use)."""
+    monkeypatch.setattr(C, "OUTER_MIN_POSITIONS", 0 if request.param == "batch_outer" else 10 ** 9)
     return request.param
 
 
