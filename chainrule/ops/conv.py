@@ -25,15 +25,25 @@ positions OH*OW (``OUTER_MIN_POSITIONS``), measured on LeNet-5's shapes with Ope
 
 No Python loop runs over the batch or over output positions; col2im loops over kernel offsets
 only, never ``np.add.at``. Gradients nobody needs are skipped, and the im2col buffer is kept for
-backward only when the weight (or, batch-outermost, the bias) needs a gradient. Batch-outermost
-folds the bias into the product (a row of ones in cols).
+backward only when the weight (or, batch-outermost, the bias) needs a gradient, and dropped on a
+graph's last backward as soon as the weight gradient is computed (the next large buffer then
+reuses memory that is still in cache). Batch-outermost folds the bias into the product (a row of
+ones in cols). ``ConvMaxPool2d`` is a convolution followed by 2x2 max pooling in one op, pooling
+in the batch-innermost layout (see there; ``nn.Sequential`` uses it).
+
+In a training step these ops run with cold caches: the step's buffers (LeNet-5: ~20 MB) do not
+stay in L2/L3 between uses, and isolated timings with warm caches are 2-3x lower than in-step
+ones. Measure changes inside a whole step.
 
 Measured on LeNet-5's second conv and not used (2 threads, fwd + bwd ~1.8 ms here): im2col and
 col2im split over two Python threads (im2col 0.29 -> 0.21 ms alone, but slower after a
 two-thread BLAS product, whose waiting threads hold the second core); im2col along W only with
 kh products over row offsets (weight gradient 0.30 -> 0.91 ms); dL/dx product and col2im fused
 per kernel offset (no gain); batch chunks small enough for L2 with im2col recomputed in backward
-(first conv, no gain).
+(first conv, no gain). Batch-outermost im2col and product by chunks of 8 images whose columns
+stay in L2 (im2col buffer kept for backward) made LeNet's first conv forward 1.3 -> 0.75 ms with
+cold caches and the W2 step ~2% faster, but it is a Python loop over the batch, which issue 3
+rules out: not used.
 """
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
