@@ -17,9 +17,9 @@ def _fusions(layers):
     for i in range(len(layers) - 1):
         a, b = type(layers[i]), type(layers[i + 1])
         c = type(layers[i + 2]) if i + 2 < len(layers) else None
-        if a is Conv2d and b is MaxPool2d and layers[i + 1]._2x2:
+        if a is Conv2d and b is MaxPool2d:
             found[i] = ("conv_pool", 2)
-        elif a is Conv2d and b is ReLU and c is MaxPool2d and layers[i + 2]._2x2:
+        elif a is Conv2d and b is ReLU and c is MaxPool2d:
             found[i] = ("conv_relu_pool", 3)
         elif a is ReLU and b in _MAX_POOLS:
             found[i] = ("relu_pool", 2)
@@ -75,7 +75,8 @@ class Sequential(Module):
                     x = layer(layers[i + 1](x))   # the same values and gradients (class notes)
                     i += 2
                     continue
-                y = layer.forward_pooled(x)
+                # the pooling's settings are read now: they may change after construction
+                y = layer.forward_pooled(x) if layers[i + span - 1]._2x2 else None
                 if y is not None:
                     x = layers[i + 1](y) if kind == "conv_relu_pool" else y
                     i += span

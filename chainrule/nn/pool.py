@@ -10,6 +10,9 @@ def _show(v):
     return tuple(v) if isinstance(v, (tuple, list)) else v
 
 
+_SETTINGS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+
+
 class _PoolNd(Module):
     op = None
     nd = 2
@@ -21,7 +24,14 @@ class _PoolNd(Module):
         self.padding = _show(padding)
         self.dilation = _show(dilation)
         self.ceil_mode = bool(ceil_mode)
-        # check now, so a wrong layer fails where it is built
+        self._settle()                   # check now, so a wrong layer fails where it is built
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name in _SETTINGS and "_name" in self.__dict__:
+            self._settle()               # a setting changed after construction: check it again
+
+    def _settle(self):
         params = _pool.pool_params(self._label(), self.kernel_size, self.stride, self.padding,
                                    self.dilation, self.nd)
         self.__dict__["_name"] = self._label()

@@ -369,7 +369,15 @@ def test_conv_max_pool_fusion_skips_large_maps_and_hooks_and_allows_retain_graph
     assert conv.forward_pooled(cr.randn(2, 1, 28, 28)) is None      # 784 positions: batch-outermost
     assert conv.forward_pooled(cr.randn(2, 1, 1, 3)) is None        # no whole 2x2 window
     assert not nn.MaxPool2d(2, stride=1)._2x2 and not nn.MaxPool2d(2, ceil_mode=True)._2x2
-    assert nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3))._fused == {}
+    # a pooling changed after the Sequential was built is honoured (and checked again)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2)).double()
+    x = cr.tensor(np.random.default_rng(0).standard_normal((2, 1, 8, 8)))
+    assert model(x).shape == (2, 2, 3, 3)
+    model[1].kernel_size = 3
+    assert repr(model[1]) == "MaxPool2d(kernel_size=3, stride=2)" and not model[1]._2x2
+    np.testing.assert_array_equal(model(x).data, F.max_pool2d(model[0](x), 3, 2).data)
+    with pytest.raises(ValueError, match="kernel_size"):
+        model[1].kernel_size = 0
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2))
     seen = []
     model[0].register_forward_hook(lambda mod, inp, out: seen.append(out.shape))
