@@ -161,6 +161,16 @@ def test_summary_without_a_checkpoint_shows_the_convnet_train_would_build(capsys
     assert code == 0 and "(1, 4, 4, 4)" in out and "Dropout" in out
 
 
+@pytest.mark.parametrize("model, least", [("alexnet", 0.9), ("vgg", 0.8)])
+def test_alexnet_and_vgg_learn_digits_with_their_defaults(model, least, capsys):
+    """The other ConvNets learn with the defaults --model brings (alexnet_small's He
+    initialisation: with PyTorch's default init it stayed at chance, test accuracy 0.17).
+    Measured after 5 of the default 20 epochs: alexnet 0.947, vgg 0.872 (20 epochs: 0.964, 0.986)."""
+    code, out, err = run(["train", "--model", model, "--epochs", "5", "--no-progress"], capsys)
+    assert code == 0, err
+    assert accuracy_of(out) > least
+
+
 def test_run_directory_of_a_vgg_reloads(tmp_path, capsys):
     d = tmp_path / "run"
     code, out, err = run(["train", "--model", "vgg", "--channels", "8,M,16,M", "--hidden", "32",

