@@ -1,5 +1,6 @@
 """Micro-benchmark: one convolution's forward + backward, chainrule against PyTorch (CPU, float32),
-on LeNet-5's two convolutions (batch 64), timed in alternating rounds in one process.
+on LeNet-5's two convolutions (batch 64), and the second one with its 2x2 max pooling (run as one
+op, ``ConvMaxPool2d``, as nn.Sequential does), timed in alternating rounds in one process.
 
     python benchmarks/conv_bench.py [--rounds 7] [--reps 50]
 
@@ -19,21 +20,25 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import chainrule as cr  # noqa: E402
 from chainrule.nn import functional as F  # noqa: E402
+from chainrule.ops.conv import ConvMaxPool2d  # noqa: E402
 
 SHAPES = [
-    # name, x shape, weight shape, padding, input needs grad
-    ("conv1 1->6 5x5 pad 2 on 64x1x28x28", (64, 1, 28, 28), (6, 1, 5, 5), 2, False),
-    ("conv2 6->16 5x5 on 64x6x14x14", (64, 6, 14, 14), (16, 6, 5, 5), 0, True),
+    # name, x shape, weight shape, padding, input needs grad, 2x2 max pooling after
+    ("conv1 1->6 5x5 pad 2 on 64x1x28x28", (64, 1, 28, 28), (6, 1, 5, 5), 2, False, False),
+    ("conv2 6->16 5x5 on 64x6x14x14", (64, 6, 14, 14), (16, 6, 5, 5), 0, True, False),
+    ("conv2 + max pool 2 (fused)", (64, 6, 14, 14), (16, 6, 5, 5), 0, True, True),
 ]
 
 
-def _pair(xs, ws, pad, need_x):
+def _pair(xs, ws, pad, need_x, pool):
     import torch
     rng = np.random.default_rng(0)
     x = rng.standard_normal(xs).astype(np.float32)
     w = (rng.standard_normal(ws) * 0.1).astype(np.float32)
     b = np.zeros(ws[0], np.float32)
     out = ((xs[2] + 2 * pad - ws[2]) + 1, (xs[3] + 2 * pad - ws[3]) + 1)
+    if pool:
+        out = (out[0] // 2, out[1] // 2)
     g = rng.standard_normal((xs[0], ws[0]) + out).astype(np.float32)
 
     xc = cr.Tensor(x, requires_grad=need_x)
@@ -44,11 +49,16 @@ def _pair(xs, ws, pad, need_x):
 
     def cr_step():
         wc.grad = bc.grad = xc.grad = None
-        F.conv2d(xc, wc, bc, padding=pad).backward(g)
+        if pool:
+            ConvMaxPool2d.apply(xc, wc, bc, stride=(1, 1), padding=((pad, pad), (pad, pad)),
+                                dilation=(1, 1)).backward(g)
+        else:
+            F.conv2d(xc, wc, bc, padding=pad).backward(g)
 
     def torch_step():
         wt.grad = bt.grad = xt.grad = None
-        torch.nn.functional.conv2d(xt, wt, bt, padding=pad).backward(gt)
+        y = torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
+        (torch.nn.functional.max_pool2d(y, 2) if pool else y).backward(gt)
 
     return cr_step, torch_step
 
@@ -67,8 +77,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--reps", type=int, default=50)
     args = ap.parse_args(argv)
-    for name, xs, ws, pad, need_x in SHAPES:
-        cr_step, torch_step = _pair(xs, ws, pad, need_x)
+    for name, xs, ws, pad, need_x, pool in SHAPES:
+        cr_step, torch_step = _pair(xs, ws, pad, need_x, pool)
         for f in (cr_step, torch_step):
             _time(f, 10)
         tc, tt = [], []
