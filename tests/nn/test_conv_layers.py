@@ -423,3 +423,28 @@ def test_conv_max_pool_fusion_is_exact_over_random_geometries():
         for u, v in zip(a, b):
             np.testing.assert_array_equal(u, v)
     assert fused > 100                                 # most geometries took the fused path
+
+
+@pytest.mark.parametrize("need_x, need_w, need_b", [
+    (False, True, True), (True, False, True), (True, True, False), (False, False, True),
+    (True, False, False), (False, True, False)])
+def test_conv_max_pool_fusion_with_some_gradients_not_needed(need_x, need_w, need_b):
+    """The first layer's input needs no gradient; frozen weights or bias need none either."""
+    cr.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)).double()
+    model[0].weight.requires_grad_(need_w)
+    model[0].bias.requires_grad_(need_b)
+    xs = np.random.default_rng(0).integers(-2, 3, (2, 3, 6, 7)).astype(np.float64)
+    assert model[0].forward_pooled(cr.tensor(xs)) is not None
+    res = []
+    for run in (model, lambda x: _layer_by_layer(model, x)):
+        model.zero_grad()
+        x = cr.tensor(xs, requires_grad=need_x)
+        y = run(x)
+        y.sum().backward()
+        res.append([y.data] + [t.grad.data if t.grad is not None else None
+                               for t in (x, model[0].weight, model[0].bias)])
+    assert [r is None for r in res[0][1:]] == [not need_x, not need_w, not need_b]
+    for a, b in zip(*res):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
