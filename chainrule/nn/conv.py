@@ -263,7 +263,7 @@ class Conv2d(_ConvNd):
         d = self.__dict__
         if d.get("_pooled_shape") != xd.shape:
             oh, ow = self.output_size(xd.shape[2:])
-            d["_pooled_ok"] = 2 <= min(oh, ow) and oh * ow < _conv.OUTER_MIN_POSITIONS
+            d["_pooled_ok"] = 2 <= min(oh, ow) and not _conv.batch_outermost(oh, ow)
             d["_pooled_shape"] = xd.shape
         if not d["_pooled_ok"]:
             return None

@@ -278,6 +278,11 @@ def _pair2(t, n_spatial, fill):
 OUTER_MIN_POSITIONS = 256
 
 
+def batch_outermost(oh, ow):
+    """Whether a convolution with (OH, OW) outputs runs batch-outermost (else batch-innermost)."""
+    return oh * ow >= OUTER_MIN_POSITIONS
+
+
 def _geometry(x_shape, w_shape, padding, stride, dilation):
     """The padded input's (Hp, Wp) and the output's (OH, OW) of a 2-D convolution."""
     (pt, pb), (pl, pr) = padding
@@ -323,7 +328,7 @@ class Conv(Function):
         o, cg, kh, kw = w.shape
         (hp, wp), (oh, ow) = _geometry(x.shape, w.shape, padding, stride, dilation)
         k = cg * kh * kw
-        self.outer = outer = oh * ow >= OUTER_MIN_POSITIONS
+        self.outer = outer = batch_outermost(oh, ow)
         if outer:
             # cols (N, C, kh, kw, OH, OW); y_n = W cols_n for every image n, written straight
             # into (N, O, OH*OW): no transposes, and OpenBLAS runs these small products without
@@ -462,21 +467,15 @@ class ConvMaxPool2d(Conv):
         y, cols = _inner_product(x, w, padding, stride, dilation, groups, (oh, ow))
         if b is not None:
             y += b.reshape(-1, 1, 1, 1)              # the addition Conv does, before pooling
-        r0, c0, r1, c1 = _pool.corner_slices(oh // 2, ow // 2)
-        pooled, self.masks = _pool.max_corners(y[:, r0, c0], y[:, r0, c1], y[:, r1, c0], y[:, r1, c1],
-                                               True in self.needs_input_grad)
-        self.out_hw = (oh, ow)
+        # every corner view has N contiguous values innermost: no gathering needed
+        pooled, self.masks = _pool.max_pool_2x2(y, 1, True in self.needs_input_grad, gather=False)
+        self.y_shape = y.shape
         self._save(2, x, w, cols, (hp, wp), padding, stride, dilation, groups)
         return np.ascontiguousarray(pooled.transpose(3, 0, 1, 2))
 
     def backward(self, g):
-        n, o, ph, pw = g.shape
-        oh, ow = self.out_hw
-        exact = oh == 2 * ph and ow == 2 * pw
-        gy = (np.empty if exact else np.zeros)((o, oh, ow, n), dtype=g.dtype)
-        r0, c0, r1, c1 = _pool.corner_slices(ph, pw)
-        _pool.max_corners_backward(_from_nchw(g), self.masks, gy[:, r0, c0], gy[:, r0, c1],
-                                   gy[:, r1, c0], gy[:, r1, c1])
+        o, oh, ow, n = self.y_shape
+        gy = _pool.max_pool_2x2_backward(_from_nchw(g), self.masks, self.y_shape, 1)
         return self._grads_from(gy.reshape(o, -1), n, oh, ow)
 
 

@@ -154,19 +154,26 @@ def _spread(parts, s, d, out, axis):
 
 
 # -- max pooling ----------------------------------------------------------------------------------------
-def corner_slices(ho, wo):
-    """Even rows, even columns, odd rows, odd columns: the corners of the 2x2 / stride-2 windows
-    of a pooling with output (ho, wo)."""
-    return slice(0, 2 * ho, 2), slice(0, 2 * wo, 2), slice(1, 2 * ho, 2), slice(1, 2 * wo, 2)
+def _corners(a, axis, ho, wo):
+    """The four corner views (top-left, top-right, bottom-left, bottom-right) of the 2x2 /
+    stride-2 windows of ``a``, whose spatial axes are ``axis`` and ``axis + 1``; (ho, wo) windows."""
+    lead = (slice(None),) * axis
+    r0, c0 = slice(0, 2 * ho, 2), slice(0, 2 * wo, 2)
+    r1, c1 = slice(1, 2 * ho, 2), slice(1, 2 * wo, 2)
+    return a[lead + (r0, c0)], a[lead + (r0, c1)], a[lead + (r1, c0)], a[lead + (r1, c1)]
 
 
-def max_corners(a, b, c, e, need):
-    """2x2 max pooling from the windows' four corners: a top-left, b top-right, c bottom-left,
-    e bottom-right (disjoint arrays or views of one shape; a and c are overwritten).
+def max_pool_2x2(x, axis, need, gather):
+    """2x2 / stride-2 max pooling over the axes ``axis``, ``axis + 1`` of ``x`` (floor mode).
 
-    Returns the maxima (in ``a``) and, when ``need``, the masks ``max_corners_backward`` takes.
-    Strict comparisons pick the first maximum in window order (a, b, c, e), as PyTorch does.
+    Returns the maxima and, when ``need``, the masks ``max_pool_2x2_backward`` takes. ``gather``
+    copies the corners out first (faster when their innermost axis is strided); without it the
+    corner views of ``x`` are overwritten. Strict comparisons pick the first maximum in window
+    order (top-left, top-right, bottom-left, bottom-right), as PyTorch does.
     """
+    a, b, c, e = _corners(x, axis, x.shape[axis] // 2, x.shape[axis + 1] // 2)
+    if gather:
+        a, b, c, e = a.copy(), b.copy(), c.copy(), e.copy()
     masks = None
     if need:
         right, lower = b > a, e > c
@@ -177,11 +184,14 @@ def max_corners(a, b, c, e, need):
     return np.maximum(a, c, out=a), masks
 
 
-def max_corners_backward(g, masks, ga, gb, gc, ge):
-    """Route each window's gradient ``g`` to the corner that held its maximum, writing all four
-    corner views of the input gradient (ga top-left, gb top-right, gc bottom-left, ge
-    bottom-right; zeros where a corner lost). Arithmetic on contiguous arrays, then one copy per
-    corner."""
+def max_pool_2x2_backward(g, masks, shape, axis):
+    """The input gradient (``shape``) of ``max_pool_2x2``: each window's gradient ``g`` goes to
+    the corner that held its maximum, zeros elsewhere. Arithmetic on contiguous arrays, then one
+    copy per corner."""
+    ho, wo = g.shape[axis], g.shape[axis + 1]
+    exact = shape[axis] == 2 * ho and shape[axis + 1] == 2 * wo
+    gx = (np.empty if exact else np.zeros)(shape, dtype=g.dtype)
+    ga, gb, gc, ge = _corners(gx, axis, ho, wo)
     right, lower, bottom = masks
     low = g * bottom                 # windows whose maximum is in the bottom row
     top = g - low                    # exact: g - g = 0 and g - 0 = g
@@ -191,6 +201,7 @@ def max_corners_backward(g, masks, ga, gb, gc, ge):
     np.multiply(low, lower, out=t)
     ge[...] = t
     gc[...] = np.subtract(low, t, out=low)
+    return gx
 
 
 class _MaxPool(Function):
@@ -212,19 +223,13 @@ class _MaxPool(Function):
         self.fast = fast = (k == (2, 2) and s == (2, 2) and p == (0, 0) and d == (1, 1)
                             and Hn <= x4.shape[2] and Wn <= x4.shape[3])
         if fast:
-            out = self._forward_2x2(x4, Ho, Wo, need)
+            # copy out the four corners of every window (a strided gather is ~2x cheaper than
+            # arithmetic on strided views, whose inner loops are only W_out long), then work on
+            # contiguous arrays: ~30x faster than reshape-then-max
+            out, self.masks = max_pool_2x2(x4, 2, need, gather=True)
         else:
             out = self._forward_general(x4, k, s, p, d, Ho, Wo, Hn, Wn, need)
         return out[:, :, 0, :] if n == 1 else out
-
-    def _forward_2x2(self, x, Ho, Wo, need):
-        # Copy out the four corners of every window (a strided gather is ~2x cheaper than
-        # arithmetic on strided views, whose inner loops are only W_out long), then work on
-        # contiguous arrays: ~30x faster than reshape-then-max.
-        r0, c0, r1, c1 = corner_slices(Ho, Wo)
-        out, self.masks = max_corners(x[:, :, r0, c0].copy(), x[:, :, r0, c1].copy(),
-                                      x[:, :, r1, c0].copy(), x[:, :, r1, c1].copy(), need)
-        return out
 
     def _forward_general(self, x, k, s, p, d, Ho, Wo, Hn, Wn, need):
         (kh, kw), (sh, sw), (dh, dw) = k, s, d
@@ -275,19 +280,10 @@ class _MaxPool(Function):
             g = g[:, :, None, :]
         k, s, p, d, Ho, Wo, Hn, Wn = self.geom
         if self.fast:
-            gx = self._backward_2x2(g, Ho, Wo)
+            gx = max_pool_2x2_backward(g, self.masks, self.shape, 2)
         else:
             gx = self._backward_general(g, k, s, p, d, Ho, Wo, Hn, Wn)
         return gx[:, :, 0, :] if n == 1 else gx
-
-    def _backward_2x2(self, g, Ho, Wo):
-        N, C, H, W = self.shape
-        exact = H == 2 * Ho and W == 2 * Wo
-        gx = (np.empty if exact else np.zeros)(self.shape, dtype=g.dtype)
-        r0, c0, r1, c1 = corner_slices(Ho, Wo)
-        max_corners_backward(g, self.masks, gx[:, :, r0, c0], gx[:, :, r0, c1], gx[:, :, r1, c0],
-                             gx[:, :, r1, c1])
-        return gx
 
     def _backward_general(self, g, k, s, p, d, Ho, Wo, Hn, Wn):
         (kh, kw), (sh, sw), (dh, dw) = k, s, d
