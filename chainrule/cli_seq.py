@@ -245,7 +245,7 @@ def _write_history(path, history):
 
 def cmd_train_char(args):
     from .data.text import read_text
-    from .models.char_rnn import sample, save_char_rnn, train_char_rnn
+    from .applications.text_generation import sample, save_char_rnn, train_char_rnn
 
     text = read_text(args.textfile)
     os.makedirs(args.out, exist_ok=True)
@@ -305,7 +305,7 @@ def cmd_train_char(args):
 
 
 def cmd_generate(args):
-    from .models.char_rnn import load_char_rnn, sample
+    from .applications.text_generation import load_char_rnn, sample
 
     path = _checkpoint_path(args.checkpoint, CHAR_CKPT)
     model, vocab, meta = load_char_rnn(path)
@@ -399,8 +399,8 @@ def cmd_sentiment(args):
 
 def cmd_seq2seq(args):
     from . import manual_seed, save
-    from .models.seq2seq import (Seq2Seq, build_vocabs, exact_match_accuracy, make_task,
-                                 train_seq2seq)
+    from .models.seq2seq import Seq2Seq
+    from .applications.seq2seq import build_vocabs, exact_match_accuracy, make_task, train_seq2seq
 
     if args.min_len > args.max_len:
         raise ValueError(f"--min-len {args.min_len} is larger than --max-len {args.max_len}")

@@ -174,7 +174,7 @@ def load_vision_model(path):
         raise ValueError(f"{path} is not a model checkpoint")
     fmt = state.get("format")
     if fmt == "chainrule-captioner":
-        from .models.captioner import load_captioner
+        from .applications.captioning import load_captioner
         model, _, st = load_captioner(path)
         s = int(st["image"]["size"])
         return VisionModel(model.encoder, "", st["image"]["mode"], (s, s),
@@ -227,7 +227,7 @@ def _image_files(folder):
 # -- similar ----------------------------------------------------------------------------------------
 
 def cmd_similar(args):
-    from .transfer import extract_features, kmeans, nearest_neighbours
+    from .applications.transfer import extract_features, kmeans, nearest_neighbours
     vm = load_vision_model(args.checkpoint)
     if not os.path.isfile(args.query):
         raise FileNotFoundError(2, "no such query image", args.query)
@@ -262,7 +262,7 @@ def cmd_similar(args):
 # -- transfer ---------------------------------------------------------------------------------------
 
 def cmd_transfer(args):
-    from .transfer import METHODS, digits_transfer_experiment
+    from .applications.transfer_experiment import METHODS, digits_transfer_experiment
     t0 = time.perf_counter()
     res, pretrained = digits_transfer_experiment(
         seeds=args.seeds, shots=args.shots, pretrain_epochs=args.pretrain_epochs,
@@ -292,7 +292,8 @@ def cmd_transfer(args):
 def cmd_train_captioner(args):
     import chainrule as cr
     from .data.captions import CaptionData, build_caption_vocab, load_caption_dataset
-    from .models.captioner import Captioner, evaluate_captioner, fit_captioner, save_captioner
+    from .models.captioner import Captioner
+    from .applications.captioning import evaluate_captioner, fit_captioner, save_captioner
     if args.size % 8:
         raise ValueError(f"--size must be a multiple of 8, got {args.size}")
     if args.data:
@@ -335,7 +336,7 @@ def cmd_train_captioner(args):
 
 def cmd_caption(args):
     from .data.datasets import load_image
-    from .models.captioner import load_captioner
+    from .applications.captioning import load_captioner
     if not os.path.exists(args.checkpoint):
         raise FileNotFoundError(2, "no such checkpoint", args.checkpoint)
     model, vocab, state = load_captioner(args.checkpoint)

@@ -19,7 +19,8 @@ import time
 import chainrule as cr
 from chainrule.data.captions import CaptionData, build_caption_vocab
 from chainrule.data.shapes import make_shapes
-from chainrule.models.captioner import Captioner, evaluate_captioner, fit_captioner
+from chainrule.models.captioner import Captioner
+from chainrule.applications.captioning import evaluate_captioner, fit_captioner
 
 
 def main(n_scenes=4000, n_test=400, epochs=60, size=24, width=16, hidden=128, out=".",

@@ -16,7 +16,7 @@ import sys
 import time
 
 from chainrule.data.text import read_text
-from chainrule.models.char_rnn import sample, train_char_rnn
+from chainrule.applications.text_generation import sample, train_char_rnn
 
 # Lewis Carroll, Alice's Adventures in Wonderland (1865), chapter I: public domain.
 ALICE = """\

@@ -21,7 +21,7 @@ from chainrule import optim
 from chainrule.data.datasets import digits_split
 from chainrule.models import lenet5
 from chainrule.train import Trainer
-from chainrule.transfer import cluster_purity, extract_features, kmeans, nearest_neighbours
+from chainrule.applications.transfer import (cluster_purity, extract_features, kmeans, nearest_neighbours)
 
 
 def main(epochs=30, out="."):

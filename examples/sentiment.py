@@ -20,7 +20,8 @@ import chainrule as cr
 from chainrule import nn, optim
 from chainrule.data import train_val_split
 from chainrule.data.text import Vocabulary, read_labeled_text, tokenize, write_labeled_text
-from chainrule.models.sequence import SequenceClassifier, make_sentiment_data
+from chainrule.models.sequence import SequenceClassifier
+from chainrule.applications.sequence_tasks import make_sentiment_data
 from chainrule.nn import functional as F
 from chainrule.train import Trainer
 

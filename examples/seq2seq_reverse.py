@@ -14,8 +14,8 @@ import argparse
 import time
 
 import chainrule as cr
-from chainrule.models.seq2seq import (Seq2Seq, build_vocabs, exact_match_accuracy, make_task,
-                                      train_seq2seq)
+from chainrule.models.seq2seq import Seq2Seq
+from chainrule.applications.seq2seq import (build_vocabs, exact_match_accuracy, make_task, train_seq2seq)
 
 
 def main(task="reverse", n_train=20000, n_test=1000, min_len=3, max_len=10, epochs=8,

@@ -14,8 +14,8 @@ import numpy as np
 
 import chainrule as cr
 from chainrule.data.text import Vocabulary
-from chainrule.models.sequence import (AMBIGUOUS, TAGS, SequenceTagger, evaluate_tagger,
-                                       make_tagging_data, train_tagger)
+from chainrule.models.sequence import SequenceTagger
+from chainrule.applications.sequence_tasks import (AMBIGUOUS, TAGS, evaluate_tagger, make_tagging_data, train_tagger)
 
 
 def encode(data, words, tags):

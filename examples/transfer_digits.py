@@ -16,7 +16,7 @@ and a bar chart (transfer_digits.png). About a minute on two cores.
 """
 import os
 
-from chainrule.transfer import digits_transfer_experiment
+from chainrule.applications.transfer_experiment import digits_transfer_experiment
 
 
 def main(seeds=5, shots=10, pretrain_epochs=20, epochs=60, out="."):

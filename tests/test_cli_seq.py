@@ -94,7 +94,7 @@ def test_generate_and_train_char_errors(tmp_path, tiny_text, capsys):
 
 def write_reviews(path, n=120, seed=0):
     from chainrule.data.text import write_labeled_text
-    from chainrule.models.sequence import make_sentiment_data
+    from chainrule.applications.sequence_tasks import make_sentiment_data
     texts, labels = make_sentiment_data(n, seed=seed)
     write_labeled_text(path, texts, labels)
     return path

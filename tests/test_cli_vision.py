@@ -131,7 +131,7 @@ def test_train_captioner_then_caption(tmp_path, capsys):
     image = data / "images" / "00000.png"
     assert main(["caption", str(image), "--checkpoint", str(ckpt), "--max-len", "6"]) == 0
     caption = capsys.readouterr().out.strip()
-    from chainrule.models.captioner import load_captioner
+    from chainrule.applications.captioning import load_captioner
     _, vocab, _ = load_captioner(str(ckpt))
     assert len(caption.split()) <= 6 and all(w in vocab for w in caption.split())
     other = data / "images" / "00001.png"

@@ -9,12 +9,12 @@ import chainrule as cr
 from chainrule import nn, optim
 from chainrule.models import lenet5
 from chainrule.train import Trainer
-from chainrule.transfer import (FeatureExtractor, cluster_purity, cosine_similarity,
-                                conv_stage, digits_transfer_experiment, extract_features,
-                                finetune_param_groups, freeze, freeze_all_but_last, head_name,
-                                kmeans, linear_probe, nearest_neighbours, parametrized_layers,
-                                replace_head, setup_transfer, suggest_regime,
-                                trainable_parameters, unfreeze)
+from chainrule.applications.transfer import (FeatureExtractor, cluster_purity, cosine_similarity, extract_features, finetune_param_groups,
+                                             freeze, freeze_all_but_last, head_name, kmeans,
+                                             linear_probe, nearest_neighbours, parametrized_layers,
+                                             replace_head, setup_transfer, suggest_regime,
+                                             trainable_parameters, unfreeze)
+from chainrule.applications.transfer_experiment import conv_stage, digits_transfer_experiment
 
 
 def _net(dtype="float64"):

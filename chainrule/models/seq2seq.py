@@ -1,7 +1,8 @@
 """Sequence to sequence (Sutskever et al. 2014; Cho et al. 2014): an encoder reads the source
 (many-to-one) into its final state, a decoder started from that state writes the target
 (one-to-many). Trained with teacher forcing (the decoder reads the true previous token), decoded
-greedily (it reads its own previous prediction), scored by exact match of whole sequences.
+greedily (it reads its own previous prediction). The tasks, training and exact-match scoring live
+in ``chainrule.applications.seq2seq``.
 
 >>> pairs = make_task("reverse", 5000, seed=0)            # [(['3','1','4'], ['4','1','3']), ...]
 >>> src_vocab, tgt_vocab = build_vocabs(pairs)
@@ -10,39 +11,20 @@ greedily (it reads its own previous prediction), scored by exact match of whole 
 >>> train_seq2seq(model, pairs, src_vocab, tgt_vocab, epochs=10)
 >>> exact_match_accuracy(model, test_pairs, src_vocab, tgt_vocab)
 """
-import calendar
-import math
-import time
 
 import numpy as np
 
-from .. import nn, optim
+from .. import nn
 from ..autograd import Tensor, no_grad
-from ..data.text import BOS, EOS, PAD, UNK, Vocabulary
-from ..nn import functional as F
-from ..optim import backward_and_step
 from ..tensor_api import cat, zeros
 
-__all__ = ["Seq2Seq", "make_task", "TASKS", "build_vocabs", "encode_pairs", "train_seq2seq",
-           "greedy_decode", "predict_pairs", "exact_match_accuracy", "masked_cross_entropy"]
+__all__ = ['Seq2Seq', 'greedy_decode']
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
 def _arr(x):
     return x.data if isinstance(x, Tensor) else np.asarray(x)
-
-
-def masked_cross_entropy(logits, targets, pad_index=0):
-    """Mean cross-entropy over the non-padding positions: logits (N, T, C), targets (N, T) ints."""
-    y = _arr(targets).reshape(-1)
-    C = logits.shape[-1]
-    per = F.cross_entropy(logits.reshape(-1, C), y, reduction="none")
-    mask = (y != pad_index).astype(per.dtype)
-    n = mask.sum()
-    if n == 0:
-        raise ValueError("masked_cross_entropy: every target is padding")
-    return (per * mask).sum() / float(n)
 
 
 class Seq2Seq(nn.Module):
@@ -140,143 +122,4 @@ def greedy_decode(model, src, src_lengths, max_len):
 
 # -- tasks ------------------------------------------------------------------------------------------
 
-_MONTHS = list(calendar.month_name)[1:]
-
-
-def _date_formats(y, m, d, rng):
-    name = _MONTHS[m - 1]
-    forms = [f"{name} {d}, {y}", f"{d} {name} {y}", f"{name[:3]} {d} {y}", f"{d:02d}/{m:02d}/{y}",
-             f"{d}.{m}.{y}", f"{name[:3].upper()} {d:02d}, {y}", f"{d} {name[:3].lower()} {y}"]
-    return forms[int(rng.integers(len(forms)))]
-
-
-def make_task(task, n, min_len=3, max_len=10, alphabet="0123456789", seed=0, exclude=()):
-    """``n`` (source tokens, target tokens) pairs of a toy task, as lists of single characters:
-
-    - 'reverse': a random string over ``alphabet`` of length min_len..max_len -> the string reversed;
-    - 'sort': the same -> its characters sorted;
-    - 'dates': a date between 1950 and 2049 written one of seven ways ('March 7, 2024',
-      '07/03/2024', '7 mar 2024', ...) -> ISO '2024-03-07'.
-
-    ``exclude``: sources (strings) that must not appear (e.g. the training set's, for a held-out
-    test set). Each source appears once.
-    """
-    if task not in TASKS:
-        raise ValueError(f"make_task: task must be one of {TASKS}, got {task!r}")
-    if not 1 <= min_len <= max_len:
-        raise ValueError(f"make_task: need 1 <= min_len <= max_len, got {min_len}, {max_len}")
-    rng = np.random.default_rng(seed)
-    seen = set(exclude)
-    pairs = []
-    letters = list(alphabet)
-    tries = 0
-    while len(pairs) < n:
-        tries += 1
-        if tries > 50 * n + 1000:
-            raise ValueError(f"make_task: could not draw {n} distinct {task} examples (only "
-                             f"{len(pairs)}); allow longer sequences or a larger alphabet")
-        if task == "dates":
-            y, m = int(rng.integers(1950, 2050)), int(rng.integers(1, 13))
-            d = int(rng.integers(1, calendar.monthrange(y, m)[1] + 1))
-            src, tgt = _date_formats(y, m, d, rng), f"{y:04d}-{m:02d}-{d:02d}"
-        else:
-            k = int(rng.integers(min_len, max_len + 1))
-            src = "".join(letters[i] for i in rng.integers(0, len(letters), k))
-            tgt = src[::-1] if task == "reverse" else "".join(sorted(src))
-        if src in seen:
-            continue
-        seen.add(src)
-        pairs.append((list(src), list(tgt)))
-    return pairs
-
-
-TASKS = ("reverse", "sort", "dates")
-
-
-def build_vocabs(pairs):
-    """(source vocabulary, target vocabulary) of the tokens in ``pairs``, each with <pad> = 0,
-    <unk> = 1, <bos> = 2, <eos> = 3."""
-    specials = (PAD, UNK, BOS, EOS)
-    src = Vocabulary.build([s for s, _ in pairs], specials=specials)
-    tgt = Vocabulary.build([t for _, t in pairs], specials=specials)
-    return src, tgt
-
-
-def encode_pairs(pairs, src_vocab, tgt_vocab):
-    """Padded arrays for training: src (N, S), src_lengths (N,), tgt_in (N, T) = <bos> + target,
-    tgt_out (N, T) = target + <eos>, padding 0 (= <pad>)."""
-    src, src_len = src_vocab.encode_batch([s for s, _ in pairs])
-    tgt_in, _ = tgt_vocab.encode_batch([t for _, t in pairs], add_bos=True)
-    tgt_out, _ = tgt_vocab.encode_batch([t for _, t in pairs], add_eos=True)
-    return src, src_len, tgt_in, tgt_out
-
-
-def train_seq2seq(model, pairs, src_vocab, tgt_vocab, epochs=10, batch_size=64, lr=3e-3, clip=1.0,
-                  seed=0, val_pairs=None, on_epoch_end=None, cosine=True):
-    """Teacher-forced training (Adam, gradient clipping, masked cross-entropy over the target
-    tokens and the final <eos>; with ``cosine`` the learning rate falls to lr/20 along a cosine
-    over the epochs). Returns a history dict with per-epoch 'loss', 'time', 'lr' and, with
-    ``val_pairs``, 'val_exact_match'."""
-    if not pairs:
-        raise ValueError("train_seq2seq: no training pairs")
-    src, src_len, tgt_in, tgt_out = encode_pairs(pairs, src_vocab, tgt_vocab)
-    opt = optim.Adam(model.parameters(), lr=lr)
-    sched = None
-    if cosine and epochs > 1:
-        sched = optim.CosineAnnealingLR(opt, T_max=int(epochs), eta_min=lr / 20)
-    rng = np.random.default_rng(seed)
-    history = {"loss": [], "lr": [], "time": []}
-    if val_pairs is not None:
-        history["val_exact_match"] = []
-    n = len(pairs)
-    for epoch in range(int(epochs)):
-        t0 = time.perf_counter()
-        model.train()
-        order = rng.permutation(n)
-        total = 0.0
-        for b in range(0, n, batch_size):
-            idx = order[b:b + batch_size]
-            # trim the padding the batch does not need
-            S, T = int(src_len[idx].max()), int((tgt_out[idx] != model.pad_index).sum(1).max())
-            opt.zero_grad()
-            logits = model(src[idx, :S], src_len[idx], tgt_in[idx, :T])
-            loss = masked_cross_entropy(logits, tgt_out[idx, :T], model.pad_index)
-            lv = backward_and_step(loss, opt, clip)
-            if not math.isfinite(lv):
-                raise FloatingPointError(f"train_seq2seq: the loss became {lv} at epoch {epoch + 1}")
-            total += lv * len(idx)
-        logs = {"loss": total / n, "lr": opt.param_groups[0]["lr"]}
-        if sched is not None:
-            sched.step()
-        if val_pairs is not None:
-            logs["val_exact_match"] = exact_match_accuracy(model, val_pairs, src_vocab, tgt_vocab)
-        logs["time"] = time.perf_counter() - t0
-        for k in history:
-            history[k].append(logs[k])
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, logs)
-    return history
-
-
-def predict_pairs(model, sources, src_vocab, tgt_vocab, max_len=None, batch_size=512):
-    """Greedy outputs (token lists, cut at <eos>) for a list of source token lists."""
-    preds = []
-    for b in range(0, len(sources), batch_size):
-        chunk = sources[b:b + batch_size]
-        src, src_len = src_vocab.encode_batch(chunk)
-        m = max_len or int(src_len.max()) * 2 + 4
-        ids = greedy_decode(model, src, src_len, m)
-        preds.extend(tgt_vocab.decode(row) for row in ids)
-    return preds
-
-
-def exact_match_accuracy(model, pairs, src_vocab, tgt_vocab, max_len=None, return_predictions=False):
-    """Fraction of ``pairs`` whose greedy output equals the whole target exactly."""
-    if not pairs:
-        raise ValueError("exact_match_accuracy: no pairs")
-    if max_len is None:
-        max_len = max(len(t) for _, t in pairs) + 2
-    preds = predict_pairs(model, [s for s, _ in pairs], src_vocab, tgt_vocab, max_len)
-    acc = float(np.mean([p == list(t) for p, (_, t) in zip(preds, pairs)]))
-    return (acc, preds) if return_predictions else acc
 

@@ -9,10 +9,9 @@ import pytest
 import chainrule as cr
 from chainrule import nn
 from chainrule.data.captions import CaptionData, build_caption_vocab, encode_captions
-from chainrule.metrics_text import (bleu_scores, corpus_bleu, modified_precision_counts,
-                                    sentence_bleu)
-from chainrule.models.captioner import (Captioner, conv_encoder, evaluate_captioner,
-                                        fit_captioner, load_captioner, save_captioner)
+from chainrule.applications.text_metrics import (bleu_scores, corpus_bleu, modified_precision_counts, sentence_bleu)
+from chainrule.models.captioner import Captioner, conv_encoder
+from chainrule.applications.captioning import (evaluate_captioner, fit_captioner, load_captioner, save_captioner)
 
 
 def _tiny(vocab_size=12, **kw):

@@ -7,16 +7,14 @@ import pytest
 import chainrule as cr
 from chainrule import optim
 from chainrule.data.text import CharVocabulary, UnknownTokenError, Vocabulary, tokenize
-from chainrule.models.char_rnn import (CharRNN, evaluate_char_rnn, load_char_rnn, make_streams,
-                                       sample, sample_next, save_char_rnn, train_char_rnn)
-from chainrule.models.seq2seq import (Seq2Seq, build_vocabs, encode_pairs, exact_match_accuracy,
-                                      greedy_decode, make_task, masked_cross_entropy,
-                                      train_seq2seq)
-from chainrule.models.sequence import (AMBIGUOUS, TAGS, TDNN, GRUClassifier, SequenceClassifier,
-                                       SequenceTagger, evaluate_tagger, lengths_from_padding,
-                                       make_sentiment_data, make_tagging_data, masked_accuracy,
-                                       train_tagger)
-from chainrule.models.sequence import masked_cross_entropy as tag_loss
+from chainrule.models.char_rnn import CharRNN
+from chainrule.applications.text_generation import (evaluate_char_rnn, load_char_rnn, make_streams, sample, sample_next, save_char_rnn, train_char_rnn)
+from chainrule.models.seq2seq import Seq2Seq, greedy_decode
+from chainrule.applications.seq2seq import (build_vocabs, encode_pairs, exact_match_accuracy, make_task, masked_cross_entropy, train_seq2seq)
+from chainrule.models.sequence import (TDNN, GRUClassifier, SequenceClassifier, SequenceTagger, lengths_from_padding)
+from chainrule.applications.sequence_tasks import (AMBIGUOUS, TAGS, evaluate_tagger, make_sentiment_data, make_tagging_data, masked_accuracy,
+                                                   train_tagger)
+from chainrule.applications.sequence_tasks import masked_cross_entropy as tag_loss
 from chainrule.nn import functional as F
 
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 12
