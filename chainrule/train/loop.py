@@ -1,4 +1,23 @@
-"""The fit / evaluate / predict loop, with a live tqdm progress bar and per-epoch validation."""
+"""The fit / evaluate / predict loop: one ``Trainer`` under every trainer in the library.
+
+A step is always: zero the gradients, compute the batch's loss, backward, clip, update. What
+varies between tasks is kept to three arguments, so the loop itself is written once:
+
+- the data: a DataLoader, a Dataset, a tuple of arrays ``(X, y, ...)`` (any arity), or a function
+  ``epoch -> iterable of batches`` for data drawn anew every epoch (a fresh caption per image,
+  a new offset for truncated-BPTT streams);
+- the loss: ``loss_fn(model(x), y)`` for ``(x, y)`` batches, or ``compute_loss(model, batch)`` for
+  any other batch (ragged padded sequences, several inputs), which may also report the batch's
+  weight and per-batch metrics;
+- the state: with ``stateful=True``, ``compute_loss(model, batch, state) -> (loss, state)`` and the
+  state (an RNN's hidden state) is carried from batch to batch, detached at every boundary and reset
+  at the start of each epoch: truncated back-propagation through time (``chainrule.train.bptt``).
+
+>>> trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+>>> history = trainer.fit((X_train, y_train), epochs=20, val_data=(X_val, y_val))
+>>> trainer.evaluate((X_test, y_test))
+{'loss': 0.08, 'accuracy': 0.975}
+"""
 import math
 import os
 import time
@@ -7,29 +26,41 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor, no_grad
-from ..data import ArrayDataset, DataLoader, Dataset
+from ..data import ArrayDataset, DataLoader, Dataset, TensorDataset
 from ..nn import functional as F
 from ..optim.clip import backward_and_step
 from ..optim import ReduceLROnPlateau
+from .bptt import detach_state
 from .callbacks import Callback, History
 
 
 def _loader(data, batch_size, shuffle, seed, where, dtype=None):
-    """Accept a DataLoader, a Dataset, or a tuple (X, y) of arrays; floating X arrays are cast to
-    ``dtype`` (the model's), so float64 NumPy data trains a float32 model as in Keras."""
-    if data is None or isinstance(data, DataLoader):
+    """Accept a DataLoader, a Dataset, a function ``epoch -> batches`` (returned as it is), or a
+    tuple (X, y, ...) of equally long arrays; a floating X is cast to ``dtype`` (the model's), so
+    float64 NumPy data trains a float32 model as in Keras."""
+    if data is None or isinstance(data, DataLoader) or callable(data):
         return data
     if isinstance(data, Dataset):
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        X, y = (np.asarray(d.data if isinstance(d, Tensor) else d) for d in data)
-        if len(X) != len(y):
-            raise ValueError(f"{where}: X has {len(X)} rows but y has {len(y)}")
-        if dtype is not None and X.dtype.kind == "f" and X.dtype != dtype:
-            X = X.astype(dtype)
-        return DataLoader(ArrayDataset(X, y), batch_size=batch_size, shuffle=shuffle, seed=seed)
-    raise TypeError(f"{where}: expected a DataLoader, a Dataset or a tuple (X, y), "
-                    f"got {type(data).__name__}")
+    if isinstance(data, (tuple, list)) and data:
+        arrays = [np.asarray(d.data if isinstance(d, Tensor) else d) for d in data]
+        if any(a.ndim == 0 for a in arrays):
+            arrays = None
+    else:
+        arrays = None
+    if arrays is None:
+        raise TypeError(f"{where}: expected a DataLoader, a Dataset or a tuple (X, y), "
+                        f"got {type(data).__name__}")
+    if len(arrays) == 2 and len(arrays[0]) != len(arrays[1]):
+        raise ValueError(f"{where}: X has {len(arrays[0])} rows but y has {len(arrays[1])}")
+    if len({len(a) for a in arrays}) != 1:
+        raise ValueError(f"{where}: the arrays have {[len(a) for a in arrays]} rows; they must "
+                         f"have one row per example each")
+    X = arrays[0]
+    if dtype is not None and X.dtype.kind == "f" and X.dtype != dtype:
+        arrays[0] = X.astype(dtype)
+    dataset = ArrayDataset(*arrays) if len(arrays) <= 2 else TensorDataset(*arrays)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
 def _n_correct(out, y):
@@ -53,24 +84,72 @@ def _n_correct(out, y):
     return int((pred == y.reshape(-1)).sum()), y.size
 
 
-class Trainer:
-    """Trains ``model`` with ``optimizer`` on ``loss_fn(model(x), y)``.
+def _batch_size(batch):
+    """Examples in a batch: the length of its first field (1 for a batch without one)."""
+    first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+    try:
+        return len(first)
+    except TypeError:
+        return 1
 
-    >>> trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
-    >>> history = trainer.fit((X_train, y_train), epochs=20, val_data=(X_val, y_val))
-    >>> trainer.evaluate((X_test, y_test))
-    {'loss': 0.08, 'accuracy': 0.975}
+
+class _Means:
+    """An epoch's running means: the loss and plain-number metrics weighted by each batch's size;
+    a metric given as (numerator, denominator), such as (correct, counted), is summed apart, so an
+    accuracy over tokens is not skewed by batches of unequal length."""
+
+    def __init__(self):
+        self.total, self.seen, self.sums = 0.0, 0, {}
+
+    def add(self, loss, size, metrics):
+        self.total += loss * size
+        self.seen += size
+        for k, v in metrics.items():
+            num, den = v if isinstance(v, tuple) else (v * size, size)
+            s = self.sums.setdefault(k, [0, 0])
+            s[0] += num
+            s[1] += den
+
+    def result(self):
+        res = {"loss": self.total / max(self.seen, 1)}
+        res.update((k, n / d) for k, (n, d) in self.sums.items() if d)
+        return res
+
+
+class Trainer:
+    """Trains ``model`` with ``optimizer``.
+
+    Args:
+        loss_fn: ``loss_fn(model(x), y)`` for batches ``(x, y)`` (default cross-entropy).
+        scheduler: stepped once per epoch (``ReduceLROnPlateau`` with the val_loss, else the loss).
+        clip_grad_norm: clip the joint gradient norm of the optimizer's parameters (None / 0: not).
+        compute_loss: ``compute_loss(model, batch)`` for any other batch: the loss Tensor, or a dict
+            ``{"loss": Tensor, "size": n, **metrics}``: ``size`` weighs the batch in the epoch's
+            means (default: the batch's first field's length; e.g. the real tokens of a padded
+            batch), every other entry is a number averaged with the same weights, or a pair
+            (numerator, denominator) summed apart, and shows in the logs under its key.
+        stateful: call ``compute_loss(model, batch, state) -> (loss or dict, new_state)``; the state
+            starts as None each epoch (and each ``evaluate``) and is detached before every batch,
+            so the gradient runs back through one batch only (truncated BPTT).
+
+    >>> trainer = Trainer(model, opt, compute_loss=lambda m, b: m.loss(*b), clip_grad_norm=5.0)
     """
 
-    def __init__(self, model, optimizer, loss_fn=F.cross_entropy, scheduler=None, clip_grad_norm=None):
+    def __init__(self, model, optimizer, loss_fn=F.cross_entropy, scheduler=None, clip_grad_norm=None,
+                 compute_loss=None, stateful=False):
+        if stateful and compute_loss is None:
+            raise ValueError("Trainer: stateful=True needs compute_loss(model, batch, state)")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.scheduler, self.clip_grad_norm = scheduler, clip_grad_norm
+        self.compute_loss, self.stateful = compute_loss, bool(stateful)
         self.stop_training = False
         self.history = History()
         self.callbacks = []
         self.train_loader = None
         self.epoch = 0              # epochs completed
         self.initial_epoch = 0      # where the latest fit started (after a resume: the epoch restored)
+        self.total_epochs = 0       # where the latest fit stops
+        self.steps_per_epoch = None  # batches in the current epoch (None when its data has no len)
 
     # -- checkpoints -------------------------------------------------------------------------------
     def state_dict(self, **extra):
@@ -83,26 +162,53 @@ class Trainer:
         from .checkpoint import save_checkpoint
         return save_checkpoint(path, self, **extra)
 
-    def train_step(self, x, y):
-        """One step: zero grad, forward, loss, backward, (clip), update. Returns (loss, output)."""
-        opt = self.optimizer
-        opt.zero_grad()
-        out = self.model(x)
-        loss = self.loss_fn(out, y)
-        backward_and_step(loss, opt, self.clip_grad_norm)
-        return loss, out
+    # -- one batch ---------------------------------------------------------------------------------
+    def batch_loss(self, batch, state=None):
+        """The batch's (loss Tensor, size, metrics, new state), in whatever mode the model is in."""
+        if self.compute_loss is None:
+            x, y = batch
+            out = self.model(x)
+            c = _n_correct(out.data, y.data)
+            return self.loss_fn(out, y), len(y), {} if c is None else {"accuracy": c}, state
+        if self.stateful:
+            result, state = self.compute_loss(self.model, batch, state)
+        else:
+            result = self.compute_loss(self.model, batch)
+        if isinstance(result, dict):
+            if "loss" not in result:
+                raise TypeError(f"Trainer: compute_loss returned a dict without 'loss' "
+                                f"(keys {sorted(result)})")
+            metrics = {k: v for k, v in result.items() if k not in ("loss", "size")}
+            size = result.get("size")
+            return result["loss"], _batch_size(batch) if size is None else size, metrics, state
+        return result, _batch_size(batch), {}, state
 
+    def train_step(self, batch, state=None):
+        """One step: zero grad, forward and loss, backward, (clip), update. Returns (loss as a
+        float, size, metrics, new state); override it for a step of another shape."""
+        self.optimizer.zero_grad()
+        loss, size, metrics, state = self.batch_loss(batch, state)
+        return backward_and_step(loss, self.optimizer, self.clip_grad_norm), size, metrics, state
+
+    # -- the loop ----------------------------------------------------------------------------------
     def fit(self, train_data, epochs=10, val_data=None, batch_size=32, shuffle=True, seed=None,
-            callbacks=(), progress=True, resume=None):
-        """Train for ``epochs`` epochs; returns the History (per-epoch loss, accuracy, val_loss,
-        val_accuracy, lr, time). A NaN or infinite loss stops training with an error naming the
-        epoch and step.
+            callbacks=(), progress=True, resume=None, eval_fn=None):
+        """Train for ``epochs`` epochs; returns the History (per-epoch loss, metrics, val_loss,
+        val_ metrics, eval_fn's numbers, lr, time). A NaN or infinite loss stops training with an
+        error naming the epoch and step.
+
+        ``train_data`` / ``val_data``: see the module docstring (``batch_size``, ``shuffle`` and
+        ``seed`` apply to arrays and Datasets). ``eval_fn(model, epoch) -> dict`` adds validation
+        numbers that are not a mean over batches (BLEU, exact match, ...) to the epoch's logs under
+        the keys it returns; it runs in eval mode without gradients, before the callbacks' epoch end.
+        ``progress``: a tqdm bar per epoch (False: none; callbacks can report instead).
 
         ``resume``: a checkpoint path (written by ``ModelCheckpoint`` or ``save_checkpoint``) or a
         loaded checkpoint dict. Model, optimizer, scheduler, RNG states (global and the loader's),
         history and callback states are restored, and training continues up to ``epochs`` epochs
         in all: call fit exactly as the interrupted run did, and the result is bit for bit the
-        same as if it had never stopped (same data, model, optimizer and callbacks). A checkpoint
+        same as if it had never stopped (same data, model, optimizer and callbacks; data given as
+        a function resumes exactly when its batches depend on the epoch alone). A checkpoint
         that is truncated or belongs to another model raises CheckpointError before anything,
         model or file, is changed.
         """
@@ -123,7 +229,8 @@ class Trainer:
         val_loader = _loader(val_data, max(batch_size, 256), False, None, "fit(val_data)", dtype)
         if state is not None:
             try:
-                start = restore_training_state(self, state, loader, where=where)
+                start = restore_training_state(
+                    self, state, loader if isinstance(loader, DataLoader) else None, where=where)
             except Exception:
                 backend.set_rng_state(rng0)     # undo the loaders' draws too
                 raise
@@ -133,6 +240,7 @@ class Trainer:
             stop = start + epochs
         self.callbacks, self.train_loader = cbs, loader
         self.initial_epoch = self.epoch = start
+        self.total_epochs = stop
         for cb in cbs:
             cb.set_trainer(self)
         self.stop_training = False
@@ -146,41 +254,21 @@ class Trainer:
                 cb.on_epoch_begin(epoch, {})
             t0 = time.perf_counter()
             self.model.train()
-            total, correct, seen, counted = 0.0, 0, 0, 0
-            bar = bar_cls(total=len(loader), desc=f"epoch {epoch + 1}/{stop}",
+            batches = loader(epoch) if callable(loader) else loader
+            self.steps_per_epoch = len(batches) if hasattr(batches, "__len__") else None
+            bar = bar_cls(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{stop}",
                           leave=True, dynamic_ncols=True, unit="batch") if bar_cls else None
-            for step, (x, y) in enumerate(loader):
-                loss, out = self.train_step(x, y)
-                lv = float(loss.data)
-                if not math.isfinite(lv):
-                    if bar:
-                        bar.close()
-                    raise FloatingPointError(
-                        f"fit: the loss became {lv} at epoch {epoch + 1}, step {step + 1} "
-                        f"(batch of {len(y)}); lower the learning rate, clip gradients, or check "
-                        f"the inputs for NaN/inf")
-                n = len(y)
-                total += lv * n
-                seen += n
-                c = _n_correct(out.data, y.data)
-                if c is not None:
-                    correct += c[0]
-                    counted += c[1]
-                for cb in cbs[1:]:
-                    cb.on_batch_end(step, {"loss": lv})
+            try:
+                logs = self._train_epoch(batches, epoch, cbs[1:], bar)
+            except BaseException:
                 if bar:
-                    bar.update(1)
-                    if step % 10 == 0 or step == len(loader) - 1:
-                        post = {"loss": f"{total / seen:.4f}"}
-                        if counted:
-                            post["acc"] = f"{correct / counted:.4f}"
-                        bar.set_postfix(post, refresh=False)
-            logs = {"loss": total / max(seen, 1)}
-            if counted:
-                logs["accuracy"] = correct / counted
+                    bar.close()
+                raise
             if val_loader is not None:
                 for k, v in self.evaluate(val_loader).items():
                     logs["val_" + k] = v
+            if eval_fn is not None:
+                logs.update(self._run_eval_fn(eval_fn, epoch))
             logs["lr"] = self.optimizer.param_groups[0]["lr"]
             logs["time"] = time.perf_counter() - t0
             if bar:
@@ -201,27 +289,57 @@ class Trainer:
             cb.on_train_end({})
         return self.history
 
-    def evaluate(self, data, batch_size=256):
-        """Mean loss (and accuracy for class labels) over ``data``, in eval mode, without gradients."""
-        loader = _loader(data, batch_size, False, None, "evaluate", _model_dtype(self.model))
+    def _train_epoch(self, batches, epoch, cbs, bar):
+        """One pass over ``batches``; returns the epoch's means (loss and metrics)."""
+        means, state = _Means(), None
+        n = self.steps_per_epoch
+        for step, batch in enumerate(batches):
+            lv, size, metrics, state = self.train_step(batch, detach_state(state))
+            if not math.isfinite(lv):
+                raise FloatingPointError(
+                    f"fit: the loss became {lv} at epoch {epoch + 1}, step {step + 1} "
+                    f"(batch of {size}); lower the learning rate, clip gradients, or check "
+                    f"the inputs for NaN/inf")
+            means.add(lv, size, metrics)
+            for cb in cbs:
+                cb.on_batch_end(step, {"loss": lv})
+            if bar:
+                bar.update(1)
+                if step % 10 == 0 or step == (n or 0) - 1:
+                    post = {"acc" if k == "accuracy" else k: f"{v:.4f}"
+                            for k, v in means.result().items()}
+                    bar.set_postfix(post, refresh=False)
+        return means.result()
+
+    def _run_eval_fn(self, eval_fn, epoch):
         was_training = self.model.training
         self.model.eval()
-        total, seen, correct, counted = 0.0, 0, 0, 0
-        with no_grad():
-            for x, y in loader:
-                out = self.model(x)
-                n = len(y)
-                total += float(self.loss_fn(out, y).data) * n
-                seen += n
-                c = _n_correct(out.data, y.data)
-                if c is not None:
-                    correct += c[0]
-                    counted += c[1]
-        self.model.train(was_training)
-        res = {"loss": total / max(seen, 1)}
-        if counted:
-            res["accuracy"] = correct / counted
-        return res
+        try:
+            with no_grad():
+                extra = eval_fn(self.model, epoch)
+        finally:
+            self.model.train(was_training)
+        if not isinstance(extra, dict):
+            raise TypeError(f"fit: eval_fn must return a dict of numbers, got {type(extra).__name__}")
+        return extra
+
+    def evaluate(self, data, batch_size=256):
+        """Mean loss and metrics (accuracy for class labels, or compute_loss's) over ``data``, in
+        eval mode, without gradients. ``data`` as ``fit``'s; a function is called with the
+        number of epochs completed."""
+        loader = _loader(data, batch_size, False, None, "evaluate", _model_dtype(self.model))
+        batches = loader(self.epoch) if callable(loader) else loader
+        was_training = self.model.training
+        self.model.eval()
+        means, state = _Means(), None
+        try:
+            with no_grad():
+                for batch in batches:
+                    loss, size, metrics, state = self.batch_loss(batch, state)
+                    means.add(float(loss.data), size, metrics)
+        finally:
+            self.model.train(was_training)
+        return means.result()
 
     def predict(self, X, batch_size=256):
         return predict(self.model, X, batch_size)
