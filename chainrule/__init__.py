@@ -7,14 +7,14 @@
 import numpy as np
 
 from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
-from .backend import (get_default_dtype, get_num_threads, get_rng, get_rng_state, manual_seed,
-                      set_default_dtype, set_num_threads, set_rng_state)
-from .gradcheck import GradcheckError, gradcheck
-from .io import load, save
 from .tensor_api import (abs, arange, argmax, cat, clamp, clip, concatenate, exp, from_numpy, full,
                          linspace, log, log_softmax, matmul, max, maximum, mean, min, minimum,
                          ones, ones_like, rand, randint, randn, relu, sigmoid, softmax, split,
                          sqrt, stack, sum, tanh, tensor, where, zeros, zeros_like)
+from .backend import (get_default_dtype, get_num_threads, get_rng, get_rng_state, manual_seed,
+                      set_default_dtype, set_num_threads, set_rng_state)
+from .gradcheck import GradcheckError, gradcheck
+from .io import load, save
 from . import nn, optim, data  # noqa: E402
 
 float32 = np.float32

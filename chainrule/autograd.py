@@ -5,10 +5,17 @@ its inputs. ``Tensor.backward()`` walks these functions in reverse topological o
 so graphs thousands of steps deep, e.g. long unrolled RNNs, never hit Python's recursion limit),
 hands each function the gradient of its outputs, accumulates gradients into the leaves' ``.grad``
 and then lets go of the graph.
+
+This module imports no op: the ops (``chainrule.ops``) build on ``Function``, and
+``chainrule.tensor_api`` attaches them to ``Tensor`` as methods. Anomaly detection lives in
+``chainrule.anomaly`` (its names are re-exported here).
 """
 import numpy as np
 
+from . import anomaly as _anomaly
 from . import backend
+from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly  # noqa: F401
+from .backend import array_namespace
 
 _grad_enabled = True
 
@@ -64,6 +71,10 @@ class Function:
     saves on ``self`` what ``backward`` needs. ``backward(grad)`` (one argument per output) returns
     one gradient per input, or None for an input that needs none. ``self.needs_input_grad`` tells
     forward and backward which inputs need a gradient, so they can skip the others.
+
+    ``Op.apply(*inputs, **options)`` runs the op on Tensors (or arrays and scalars) and records it.
+    Each subclass gets its own ``apply``, a plain function (see ``_apply_for``), so that a Tensor
+    method can be the op's ``apply`` itself: ``Tensor.__add__ is ops.basic.Add.apply``.
     """
 
     n_out = 1
@@ -71,8 +82,18 @@ class Function:
     retain_saved = True      # False while the last backward through this graph runs: backward may
                              # then drop saved arrays as soon as it is done with them
 
-    @classmethod
-    def apply(cls, *args, **kwargs):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "apply" not in cls.__dict__:
+            cls.apply = _apply_for(cls)
+
+
+def _apply_for(cls):
+    """``cls.apply``: a plain function with ``cls`` in its closure, not a classmethod. Stored as a
+    class attribute of Tensor it becomes a method (``t + u`` calls ``Add.apply(t, u)``) with no
+    wrapper frame in between; a bound classmethod cannot, since it would not receive ``self``."""
+
+    def apply(*args, **kwargs):
         fn = cls()
         record = False
         if _grad_enabled:
@@ -81,9 +102,10 @@ class Function:
         if not record:
             needs = (False,) * len(args)
         fn.needs_input_grad = needs
-        out = fn.forward(*[a.data if type(a) in _TENSOR_TYPES else a for a in args], **kwargs)
-        if _detect_anomaly:                  # one global read when off: the hot path stays as is
-            _check_forward(fn, args, out, record)
+        arrays = [a.data if type(a) in _TENSOR_TYPES else a for a in args]
+        out = fn.forward(*arrays, **kwargs)
+        if _anomaly.enabled:                 # one attribute read when off: the hot path stays
+            _anomaly.check_forward(fn, arrays, out, record)
         if type(out) is tuple:
             fn.n_out = len(out)
             if record:
@@ -95,6 +117,15 @@ class Function:
             fn.inputs = tuple([a if n else None for a, n in zip(args, needs)])
             return _make(out, True, fn, 0)
         return _make(out, False, None, 0)
+
+    apply.__name__ = "apply"
+    apply.__qualname__ = f"{cls.__qualname__}.apply"
+    apply.__doc__ = (f"Run {cls.__name__} on Tensors (or arrays and scalars); record it for "
+                     f"backward when grad mode is on and an input requires grad.")
+    return staticmethod(apply)
+
+
+Function.apply = _apply_for(Function)
 
 
 def _make(data, requires_grad, ctx, idx):
@@ -115,14 +146,16 @@ _new = object.__new__
 
 
 def _as_array(data, dtype=None):
-    """Convert user data to an array: Python floats become the default dtype, arrays keep theirs."""
+    """Convert user data to an array: Python floats become the default dtype, arrays keep theirs
+    (and their array module: a CuPy array stays a CuPy array)."""
     if isinstance(data, Tensor):
         data = data.data
+    xp = array_namespace(data)
     if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    if isinstance(data, np.ndarray):
+        return xp.asarray(data, dtype=dtype)
+    if isinstance(data, np.ndarray) or xp is not np:
         return data
-    arr = np.asarray(data)
+    arr = np.asarray(data)                   # Python data: lists, scalars, NumPy scalars
     if arr.dtype == np.float64 and not isinstance(data, np.generic):
         arr = arr.astype(backend.get_default_dtype())
     elif arr.dtype.kind == "i" and arr.dtype != np.int64:
@@ -137,6 +170,13 @@ class Tensor:
     >>> (x * x).sum().backward()
     >>> x.grad          # d(sum x^2)/dx = 2x
     tensor([2., 4., 6.])
+
+    This class holds the array facts (shape, dtype, item ...) and the autograd entry points
+    (backward, detach, requires_grad_, retain_grad). The methods that compute (operators,
+    elementwise math, reductions, shape changes, indexing, casts) are each defined once, as a
+    function or an op's ``apply``, in ``chainrule/tensor_api.py``, and attached to this class by
+    the table ``TENSOR_METHODS`` there: ``x.sum(axis=1)`` is ``chainrule.sum(x, axis=1)``, and
+    ``x + y`` is ``ops.basic.Add.apply(x, y)``.
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_ctx", "_idx", "_retain", "__weakref__")
@@ -229,6 +269,25 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    # comparisons give boolean tensors and no gradient
+    def __eq__(self, other):
+        return _make(self.data == _raw(other), False, None, 0)
+
+    def __ne__(self, other):
+        return _make(self.data != _raw(other), False, None, 0)
+
+    def __lt__(self, other):
+        return _make(self.data < _raw(other), False, None, 0)
+
+    def __le__(self, other):
+        return _make(self.data <= _raw(other), False, None, 0)
+
+    def __gt__(self, other):
+        return _make(self.data > _raw(other), False, None, 0)
+
+    def __ge__(self, other):
+        return _make(self.data >= _raw(other), False, None, 0)
+
     # -- autograd ----------------------------------------------------------------------------------
     def detach(self):
         """The same data, cut from the graph (no gradient flows through the result)."""
@@ -263,361 +322,22 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError(
                 "element 0 of tensors does not require grad and does not have a grad_fn")
+        xp = array_namespace(self.data)
         if gradient is None:
             if self.data.size != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; this tensor has "
                     f"shape {self.data.shape}: pass backward(gradient) with that shape")
-            gradient = np.ones_like(self.data)
+            gradient = xp.ones_like(self.data)
         else:
-            gradient = np.array(_as_array(gradient), dtype=self.data.dtype)  # a copy we own
+            gradient = xp.array(_as_array(gradient), dtype=self.data.dtype)  # a copy we own
             if gradient.shape != self.data.shape:
                 raise RuntimeError(
                     f"backward: gradient has shape {gradient.shape}, expected {self.data.shape}")
         _run_backward(self, gradient, retain_graph)
 
-    # -- conversions -------------------------------------------------------------------------------
-    def astype(self, dtype):
-        dtype = np.dtype(dtype)
-        if dtype.kind not in "fc":               # integer / bool results carry no gradient
-            return _make(self.data.astype(dtype), False, None, 0)
-        return _b.Cast.apply(self, dtype=dtype)
-
-    def to(self, dtype):
-        return self.astype(dtype)
-
-    def float(self):
-        return self.astype(np.float32)
-
-    def double(self):
-        return self.astype(np.float64)
-
-    def long(self):
-        return _make(self.data.astype(np.int64), False, None, 0)
-
-    def clone(self):
-        return _b.Cast.apply(self, dtype=self.data.dtype, copy=True)
-
-    # -- arithmetic --------------------------------------------------------------------------------
-    def __add__(self, other):
-        return _b.Add.apply(self, other)
-
-    def __radd__(self, other):
-        return _b.Add.apply(other, self)
-
-    def __sub__(self, other):
-        return _b.Sub.apply(self, other)
-
-    def __rsub__(self, other):
-        return _b.Sub.apply(other, self)
-
-    def __mul__(self, other):
-        return _b.Mul.apply(self, other)
-
-    def __rmul__(self, other):
-        return _b.Mul.apply(other, self)
-
-    def __truediv__(self, other):
-        return _b.Div.apply(self, other)
-
-    def __rtruediv__(self, other):
-        return _b.Div.apply(other, self)
-
-    def __neg__(self):
-        return _b.Neg.apply(self)
-
-    def __pos__(self):
-        return self
-
-    def __pow__(self, exponent):
-        return _b.Pow.apply(self, exponent)
-
-    def __rpow__(self, base):
-        return _b.Pow.apply(base, self)
-
-    def __matmul__(self, other):
-        return _b.MatMul.apply(self, other)
-
-    def __rmatmul__(self, other):
-        return _b.MatMul.apply(other, self)
-
-    def __abs__(self):
-        return _b.Abs.apply(self)
-
-    # comparisons give boolean tensors and no gradient
-    def __eq__(self, other):
-        return _make(self.data == _raw(other), False, None, 0)
-
-    def __ne__(self, other):
-        return _make(self.data != _raw(other), False, None, 0)
-
-    def __lt__(self, other):
-        return _make(self.data < _raw(other), False, None, 0)
-
-    def __le__(self, other):
-        return _make(self.data <= _raw(other), False, None, 0)
-
-    def __gt__(self, other):
-        return _make(self.data > _raw(other), False, None, 0)
-
-    def __ge__(self, other):
-        return _make(self.data >= _raw(other), False, None, 0)
-
-    # -- elementwise math --------------------------------------------------------------------------
-    def exp(self):
-        return _b.Exp.apply(self)
-
-    def log(self):
-        return _b.Log.apply(self)
-
-    def sqrt(self):
-        return _b.Sqrt.apply(self)
-
-    def abs(self):
-        return _b.Abs.apply(self)
-
-    def pow(self, exponent):
-        return _b.Pow.apply(self, exponent)
-
-    def clip(self, min=None, max=None):
-        return _b.Clip.apply(self, lo=min, hi=max)
-
-    clamp = clip
-
-    def sigmoid(self):
-        return _a.Sigmoid.apply(self)
-
-    def tanh(self):
-        return _a.Tanh.apply(self)
-
-    def relu(self):
-        return _a.ReLU.apply(self)
-
-    def softmax(self, axis=-1):
-        return _a.Softmax.apply(self, axis=axis)
-
-    def log_softmax(self, axis=-1):
-        return _a.LogSoftmax.apply(self, axis=axis)
-
-    # -- reductions --------------------------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return _b.Sum.apply(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _b.Mean.apply(self, axis=axis, keepdims=keepdims)
-
-    def var(self, axis=None, keepdims=False, unbiased=True):
-        n = self.data.size if axis is None else np.prod([self.data.shape[a] for a in np.atleast_1d(axis)])
-        d = self - self.mean(axis=axis, keepdims=True)
-        return (d * d).sum(axis=axis, keepdims=keepdims) / (n - 1 if unbiased else n)
-
-    def max(self, axis=None, keepdims=False):
-        """Largest values along ``axis`` (values only, as ``numpy.max``; see ``argmax``)."""
-        return _b.Max.apply(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return _b.Min.apply(self, axis=axis, keepdims=keepdims)
-
-    def argmax(self, axis=None, keepdims=False):
-        return _make(np.argmax(self.data, axis=axis, keepdims=keepdims), False, None, 0)
-
-    def argmin(self, axis=None, keepdims=False):
-        return _make(np.argmin(self.data, axis=axis, keepdims=keepdims), False, None, 0)
-
-    def norm(self):
-        """The Euclidean (Frobenius) norm of all elements."""
-        return (self * self).sum().sqrt()
-
-    # -- shape -------------------------------------------------------------------------------------
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _b.Reshape.apply(self, shape=shape)
-
-    view = reshape
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        s = self.data.shape
-        if not s:
-            return self.reshape(1)
-        end = end_dim % len(s)
-        start = start_dim % len(s)
-        return self.reshape(s[:start] + (-1,) + s[end + 1:])
-
-    def transpose(self, *axes):
-        """``t.transpose(a, b)`` swaps two axes (PyTorch); ``t.transpose((..))`` permutes; no
-        arguments reverses the axes (NumPy)."""
-        nd = self.data.ndim
-        if not axes:
-            perm = tuple(range(nd))[::-1]
-        elif len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            perm = tuple(a % nd for a in axes[0])
-        elif len(axes) == 2:
-            p = list(range(nd))
-            a, b = axes[0] % nd, axes[1] % nd
-            p[a], p[b] = p[b], p[a]
-            perm = tuple(p)
-        else:
-            perm = tuple(a % nd for a in axes)
-        return _b.Transpose.apply(self, axes=perm)
-
-    def permute(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return _b.Transpose.apply(self, axes=tuple(a % self.data.ndim for a in axes))
-
-    @property
-    def T(self):
-        return self.transpose()
-
-    def unsqueeze(self, axis):
-        s = list(self.data.shape)
-        s.insert(axis % (len(s) + 1), 1)
-        return self.reshape(tuple(s))
-
-    def squeeze(self, axis=None):
-        s = self.data.shape
-        if axis is None:
-            return self.reshape(tuple(n for n in s if n != 1))
-        axis = axis % len(s)
-        if s[axis] != 1:
-            return self
-        return self.reshape(s[:axis] + s[axis + 1:])
-
-    def __getitem__(self, index):
-        return _b.GetItem.apply(self, index=_raw_index(index))
-
-    def split(self, split_size_or_sections, axis=0):
-        return split(self, split_size_or_sections, axis)
-
 
 _TENSOR_TYPES = {Tensor}
-
-
-# -- anomaly detection -----------------------------------------------------------------------------
-_detect_anomaly = False
-
-
-class AnomalyError(FloatingPointError):
-    """A NaN or inf produced by an op while anomaly detection is on (see ``detect_anomaly``)."""
-
-
-def is_anomaly_enabled():
-    return _detect_anomaly
-
-
-def set_detect_anomaly(mode):
-    """Turn anomaly detection on (True) or off (False) globally; returns the previous mode."""
-    global _detect_anomaly
-    prev, _detect_anomaly = _detect_anomaly, bool(mode)
-    return prev
-
-
-class detect_anomaly:
-    """Within ``with detect_anomaly():`` the first NaN or inf that an op produces, in forward or in
-    backward, raises ``AnomalyError`` naming the op (its Function class), the shapes of its inputs
-    and outputs and, for backward, the line of user code that built the op, as
-    ``torch.autograd.detect_anomaly`` does. Costs a finiteness check per op: for debugging only.
-
-    >>> with chainrule.autograd.detect_anomaly():
-    ...     loss = F.cross_entropy(model(x), y); loss.backward()
-    AnomalyError: Log produced nan in forward: inputs (32, 10) float32 -> output (32, 10) ...
-
-    Also usable as a decorator, and ``set_detect_anomaly(True)`` switches it on for good.
-    """
-
-    def __init__(self, mode=True):
-        self.mode = bool(mode)
-
-    def __enter__(self):
-        self._prev = set_detect_anomaly(self.mode)
-        return self
-
-    def __exit__(self, *exc):
-        set_detect_anomaly(self._prev)
-        return False
-
-    def __call__(self, func):
-        import functools
-
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with detect_anomaly(self.mode):
-                return func(*args, **kwargs)
-
-        return wrapper
-
-
-def _describe(values):
-    parts = []
-    for v in values:
-        a = v.data if type(v) in _TENSOR_TYPES else v
-        if isinstance(a, (np.ndarray, np.generic)):
-            parts.append(f"{tuple(a.shape)} {a.dtype}")
-        elif a is None:
-            parts.append("None")
-        else:
-            parts.append(type(a).__name__)
-    return ", ".join(parts) if parts else "none"
-
-
-def _bad(a):
-    """'nan' / 'inf' if the floating array ``a`` holds one, else None."""
-    if not isinstance(a, (np.ndarray, np.generic)) or a.dtype.kind not in "fc":
-        return None
-    if np.isfinite(a).all():
-        return None
-    return "nan" if np.isnan(a).any() else "inf"
-
-
-def _user_frame():
-    """'file:line in function' of the innermost caller outside chainrule, for error messages."""
-    import os
-    import sys
-    pkg = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    f = sys._getframe(2)
-    while f is not None and os.path.abspath(f.f_code.co_filename).startswith(pkg):
-        f = f.f_back
-    if f is None:
-        return None
-    return f"{f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}"
-
-
-def _check_forward(fn, args, out, record):
-    outs = out if type(out) is tuple else (out,)
-    for i, o in enumerate(outs):
-        kind = _bad(o)
-        if kind is None:
-            continue
-        tainted = [j for j, a in enumerate(args)
-                   if _bad(a.data if type(a) in _TENSOR_TYPES else a) is not None]
-        where = _user_frame()
-        raise AnomalyError(
-            f"{type(fn).__name__} produced {kind} in forward (output {i} of shape "
-            f"{tuple(o.shape)}): inputs {_describe(args)} -> outputs {_describe(outs)}"
-            + (f"; input(s) {tainted} already held nan/inf" if tainted else
-               "; its inputs were all finite")
-            + (f"; called from {where}" if where else ""))
-    if record:
-        fn._anomaly_where = _user_frame()    # named again if its backward goes wrong
-
-
-def _check_backward(fn, grads, in_grads):
-    for i, g in enumerate(in_grads):
-        kind = _bad(g)
-        if kind is None:
-            continue
-        inputs = fn.inputs or ()
-        up = [gg for gg in grads if gg is not None]
-        tainted = any(_bad(gg) is not None for gg in up)
-        where = fn.__dict__.get("_anomaly_where")
-        raise AnomalyError(
-            f"{type(fn).__name__}.backward returned {kind} in the gradient of input {i} (shape "
-            f"{tuple(g.shape)}): inputs {_describe(inputs)}, upstream gradient(s) "
-            f"{_describe(up)}"
-            + ("; the upstream gradient already held nan/inf" if tainted else
-               "; the upstream gradient was finite")
-            + (f"; the op was created at {where}" if where else ""))
 
 
 def _raw(x):
@@ -630,6 +350,7 @@ def _raw_index(index):
     return _raw(index)
 
 
+# -- the tape --------------------------------------------------------------------------------------
 def _run_backward(root, root_grad, retain_graph):
     ctx = root._ctx
     if ctx is None:
@@ -642,7 +363,7 @@ def _run_backward(root, root_grad, retain_graph):
         root.grad = _make(root_grad.copy() if root.grad is None else root.grad.data + root_grad,
                           False, None, 0)
     stored = set()
-    anomaly = _detect_anomaly
+    anomaly = _anomaly.enabled
     for fn in reversed(order):
         grads = fn._grads
         fn._grads = None
@@ -652,14 +373,16 @@ def _run_backward(root, root_grad, retain_graph):
             fn.retain_saved = False
         if fn.n_out == 1:
             in_grads = fn.backward(grads[0])
-        else:
-            in_grads = fn.backward(*[g if g is not None else np.zeros(s, d)
+        else:                                    # outputs that got no gradient get zeros
+            xp = array_namespace(next(g for g in grads if g is not None))
+            in_grads = fn.backward(*[g if g is not None else xp.zeros(s, d)
                                      for g, (s, d) in zip(grads, fn._out_meta)])
         inputs = fn.inputs
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         if anomaly:
-            _check_backward(fn, grads, in_grads)
+            _anomaly.check_backward(fn, [None if t is None else t.data for t in inputs],
+                                    grads, in_grads)
         for t, g in zip(inputs, in_grads):
             if t is None or g is None:
                 continue
@@ -699,7 +422,8 @@ def _accumulate_leaf(t, g, stored):
     if t.grad is None:
         t.grad = _make(g, False, None, 0)
     else:
-        t.grad.data = np.asarray(t.grad.data + g)      # (0-d + 0-d is a NumPy scalar)
+        s = t.grad.data + g
+        t.grad.data = np.asarray(s) if isinstance(s, np.generic) else s   # (0-d + 0-d: a scalar)
 
 
 def _toposort(root):
@@ -733,22 +457,3 @@ def _toposort(root):
             stack.pop()
             order.append(fn)
     return order
-
-
-def split(t, split_size_or_sections, axis=0):
-    """Split along ``axis`` into pieces of ``split_size`` (int) or of the given sizes (list)."""
-    n = t.shape[axis]
-    if isinstance(split_size_or_sections, int):
-        size = split_size_or_sections
-        if size <= 0:
-            raise ValueError(f"split: split_size must be positive, got {size}")
-        sizes = [size] * (n // size) + ([n % size] if n % size else [])
-    else:
-        sizes = list(split_size_or_sections)
-        if sum(sizes) != n:
-            raise ValueError(f"split: sections {sizes} sum to {sum(sizes)}, but axis {axis} has {n}")
-    return list(_b.Split.apply(t, sizes=tuple(sizes), axis=axis))
-
-
-from .ops import basic as _b  # noqa: E402  (ops need Tensor and Function defined first)
-from .ops import activation as _a  # noqa: E402

@@ -46,9 +46,33 @@ def set_rng_state(state):
     _rng.bit_generator.state = state
 
 
+_ndarray = np.ndarray
+_NAMESPACES = {}
+
+
+def register_array_namespace(array_type, module):
+    """Make ``array_namespace`` answer ``module`` for arrays of ``array_type``, e.g.
+    ``register_array_namespace(cupy.ndarray, cupy)`` (a registered module wins over the
+    array's own ``__array_namespace__``, which may be a stricter array-API subset)."""
+    _NAMESPACES[array_type] = module
+
+
 def array_namespace(a):
-    """The array module that owns ``a`` (NumPy for NumPy arrays)."""
-    return np
+    """The array module of ``a``, for code written once for NumPy, CuPy or a test shim:
+    ``xp = array_namespace(x)`` then ``xp.exp(x)``, ``xp.zeros(shape, x.dtype)`` ...
+
+    NumPy for NumPy arrays, NumPy scalars and Python data; a module registered for the array's
+    type (``register_array_namespace``); else what the array's ``__array_namespace__()`` gives.
+    Called once or twice per op, so NumPy arrays take a single type check.
+    """
+    if type(a) is _ndarray:
+        return np
+    t = type(a)
+    xp = _NAMESPACES.get(t)
+    if xp is not None:
+        return xp
+    get = getattr(t, "__array_namespace__", None)
+    return np if get is None else get(a)
 
 
 # -- BLAS threads ----------------------------------------------------------------------------------

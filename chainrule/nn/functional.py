@@ -13,29 +13,12 @@ def _t(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-# -- activations ------------------------------------------------------------------------------------
-def sigmoid(x):
-    return _act.Sigmoid.apply(x)
-
-
-def tanh(x):
-    return _act.Tanh.apply(x)
-
-
-def relu(x):
-    return _act.ReLU.apply(x)
+# -- activations (sigmoid ... log_softmax are also Tensor methods: defined once, in tensor_api) ----
+from ..tensor_api import log_softmax, relu, sigmoid, softmax, tanh  # noqa: E402,F401
 
 
 def leaky_relu(x, negative_slope=0.01):
     return _act.LeakyReLU.apply(x, negative_slope=negative_slope)
-
-
-def softmax(x, axis=-1, dim=None):
-    return _act.Softmax.apply(x, axis=axis if dim is None else dim)
-
-
-def log_softmax(x, axis=-1, dim=None):
-    return _act.LogSoftmax.apply(x, axis=axis if dim is None else dim)
 
 
 # -- layers -----------------------------------------------------------------------------------------
