@@ -4,9 +4,6 @@ with Adam and a cosine learning rate, corpus BLEU on held-out images, checkpoint
 >>> fit_captioner(model, train, vocab, epochs=60)
 >>> evaluate_captioner(model, val, vocab, beam_size=3)      # {'bleu1': ..., 'bleu4': ...}
 """
-import math
-import time
-import numpy as np
 from ..models.captioner import Captioner
 
 __all__ = ['fit_captioner', 'evaluate_captioner', 'save_captioner', 'load_captioner']
@@ -15,64 +12,39 @@ __all__ = ['fit_captioner', 'evaluate_captioner', 'save_captioner', 'load_captio
 def fit_captioner(model, data, vocab, epochs=30, batch_size=64, lr=3e-3, weight_decay=0.0,
                   clip=5.0, seed=0, val_data=None, eval_every=0, beam_size=1, progress=True,
                   log=print):
-    """Train ``model`` on ``data`` (a ``CaptionData``) with teacher forcing and Adam.
+    """Train ``model`` on ``data`` (a ``CaptionData``) with teacher forcing and Adam, on ``Trainer``.
 
-    Each epoch visits every image once with one of its captions drawn at random (so every caption
-    is seen, and the encoder runs once per image per epoch). The learning rate follows a cosine
-    from ``lr`` to ``lr / 20``; gradients are clipped to norm ``clip``. With ``val_data`` and
-    ``eval_every`` > 0, BLEU on it is logged every ``eval_every`` epochs. Returns a history dict
+    Each epoch visits every image once with one of its captions drawn at random
+    (``chainrule.data.captions.caption_batches``). The learning rate follows a cosine from ``lr``
+    to ``lr / 20``; gradients are clipped to norm ``clip``. With ``val_data`` and ``eval_every`` >
+    0, BLEU on it is logged every ``eval_every`` epochs (and after the last). ``progress``: one bar
+    over the epochs; else each epoch's line goes to ``log`` (None: silent). Returns a history dict
     (``loss`` per epoch; ``val`` [(epoch, scores)])."""
     from .. import optim
-    from ..data.captions import encode_captions
-    rng = np.random.default_rng(seed)
+    from ..data.captions import caption_batches
+    from ..train import EpochLog, Trainer
+    batches = caption_batches(data, vocab, batch_size, seed, dtype=model._dtype())
     opt = optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = optim.CosineAnnealingLR(opt, T_max=max(epochs, 1), eta_min=lr / 20)
-    per_image = [encode_captions(vocab, toks)[0] for toks in data.tokens]
-    images = data.images.astype(model._dtype())
-    n = len(data)
     history = {"loss": [], "val": []}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=epochs, desc="captioner", unit="epoch", dynamic_ncols=True)
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        model.train()
-        perm = rng.permutation(n)
-        pick = rng.integers(0, 1 << 30, size=n)
-        total, count = 0.0, 0
-        for s in range(0, n, batch_size):
-            idx = perm[s:s + batch_size]
-            rows = [per_image[i][pick[i] % len(per_image[i])] for i in idx]
-            T = max(int((r != vocab.pad_index).sum()) for r in rows)
-            ids = np.full((len(rows), T), vocab.pad_index, dtype=np.int64)
-            for j, r in enumerate(rows):
-                ids[j, :len(r)] = r[:T]
-            opt.zero_grad()
-            loss = model.loss(images[idx], ids)
-            loss.backward()
-            if clip:
-                optim.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            lv = float(loss.data)
-            if not math.isfinite(lv):
-                raise FloatingPointError(f"fit_captioner: the loss became {lv} in epoch {epoch + 1}")
-            total += lv * len(idx)
-            count += len(idx)
-        sched.step()
-        history["loss"].append(total / count)
-        msg = f"epoch {epoch + 1}/{epochs} loss {total / count:.4f} ({time.perf_counter() - t0:.1f}s)"
+    scores = {}
+
+    def eval_fn(model, epoch):
+        scores.clear()
         if val_data is not None and eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
-            scores = evaluate_captioner(model, val_data, vocab, beam_size=beam_size)
-            history["val"].append((epoch + 1, scores))
-            msg += " val " + " ".join(f"{k}={v:.3f}" for k, v in scores.items())
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(msg.split(" ", 2)[2])
-        elif log:
-            log(msg)
-    if bar is not None:
-        bar.close()
+            scores.update(evaluate_captioner(model, val_data, vocab, beam_size=beam_size))
+            history["val"].append((epoch + 1, dict(scores)))
+        return {"val_" + k: v for k, v in scores.items()}
+
+    def line(epoch, logs):
+        msg = f"loss {logs['loss']:.4f} ({logs['time']:.1f}s)"
+        return msg + (" val " + " ".join(f"{k}={v:.3f}" for k, v in scores.items()) if scores else "")
+
+    trainer = Trainer(model, opt, scheduler=sched, clip_grad_norm=clip,
+                      compute_loss=lambda m, batch: m.loss(*batch))
+    trainer.fit(batches, epochs=epochs, progress=False, eval_fn=eval_fn,
+                callbacks=[EpochLog(line, log=log, bar=progress, desc="captioner")])
+    history["loss"] = trainer.history.history.get("loss", [])
     return history
 
 

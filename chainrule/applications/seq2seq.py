@@ -9,14 +9,14 @@ dates), vocabularies, training with teacher forcing, greedy prediction and exact
 >>> exact_match_accuracy(model, test_pairs, src_vocab, tgt_vocab)
 """
 import calendar
-import math
-import time
+
 import numpy as np
+
 from .. import optim
 from ..data.text import BOS, EOS, PAD, UNK, Vocabulary
 from ..nn import functional as F
-from ..optim import backward_and_step
 from ..models.seq2seq import _arr, greedy_decode
+from ..train import LambdaCallback, Trainer
 
 __all__ = ['masked_cross_entropy', 'make_task', 'TASKS', 'build_vocabs', 'encode_pairs', 'train_seq2seq', 'predict_pairs', 'exact_match_accuracy']
 
@@ -108,47 +108,32 @@ def train_seq2seq(model, pairs, src_vocab, tgt_vocab, epochs=10, batch_size=64, 
                   seed=0, val_pairs=None, on_epoch_end=None, cosine=True):
     """Teacher-forced training (Adam, gradient clipping, masked cross-entropy over the target
     tokens and the final <eos>; with ``cosine`` the learning rate falls to lr/20 along a cosine
-    over the epochs). Returns a history dict with per-epoch 'loss', 'time', 'lr' and, with
-    ``val_pairs``, 'val_exact_match'."""
+    over the epochs), on ``Trainer``. Returns a history dict with per-epoch 'loss', 'time', 'lr'
+    and, with ``val_pairs``, 'val_exact_match'; ``on_epoch_end(epoch, logs)`` gets the same keys."""
     if not pairs:
         raise ValueError("train_seq2seq: no training pairs")
-    src, src_len, tgt_in, tgt_out = encode_pairs(pairs, src_vocab, tgt_vocab)
     opt = optim.Adam(model.parameters(), lr=lr)
     sched = None
     if cosine and epochs > 1:
         sched = optim.CosineAnnealingLR(opt, T_max=int(epochs), eta_min=lr / 20)
-    rng = np.random.default_rng(seed)
-    history = {"loss": [], "lr": [], "time": []}
+    eval_fn = None
     if val_pairs is not None:
-        history["val_exact_match"] = []
-    n = len(pairs)
-    for epoch in range(int(epochs)):
-        t0 = time.perf_counter()
-        model.train()
-        order = rng.permutation(n)
-        total = 0.0
-        for b in range(0, n, batch_size):
-            idx = order[b:b + batch_size]
-            # trim the padding the batch does not need
-            S, T = int(src_len[idx].max()), int((tgt_out[idx] != model.pad_index).sum(1).max())
-            opt.zero_grad()
-            logits = model(src[idx, :S], src_len[idx], tgt_in[idx, :T])
-            loss = masked_cross_entropy(logits, tgt_out[idx, :T], model.pad_index)
-            lv = backward_and_step(loss, opt, clip)
-            if not math.isfinite(lv):
-                raise FloatingPointError(f"train_seq2seq: the loss became {lv} at epoch {epoch + 1}")
-            total += lv * len(idx)
-        logs = {"loss": total / n, "lr": opt.param_groups[0]["lr"]}
-        if sched is not None:
-            sched.step()
-        if val_pairs is not None:
-            logs["val_exact_match"] = exact_match_accuracy(model, val_pairs, src_vocab, tgt_vocab)
-        logs["time"] = time.perf_counter() - t0
-        for k in history:
-            history[k].append(logs[k])
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, logs)
-    return history
+        eval_fn = lambda m, epoch: {  # noqa: E731
+            "val_exact_match": exact_match_accuracy(m, val_pairs, src_vocab, tgt_vocab)}
+    keys = ("loss", "lr") + (("val_exact_match",) if val_pairs is not None else ()) + ("time",)
+    trainer = Trainer(model, opt, scheduler=sched, clip_grad_norm=clip, compute_loss=_teacher_forced_loss)
+    report = [LambdaCallback(on_epoch_end=on_epoch_end, keys=keys)] if on_epoch_end else []
+    trainer.fit(encode_pairs(pairs, src_vocab, tgt_vocab), epochs=int(epochs), batch_size=batch_size,
+                seed=seed, progress=False, eval_fn=eval_fn, callbacks=report)
+    return {k: trainer.history.history.get(k, []) for k in ("loss", "lr", "time") + keys[2:-1]}
+
+
+def _teacher_forced_loss(model, batch):
+    src, src_len, tgt_in, tgt_out = (b.data for b in batch)
+    # trim the padding the batch does not need
+    S, T = int(src_len.max()), int((tgt_out != model.pad_index).sum(1).max())
+    logits = model(src[:, :S], src_len, tgt_in[:, :T])
+    return masked_cross_entropy(logits, tgt_out[:, :T], model.pad_index)
 
 
 def predict_pairs(model, sources, src_vocab, tgt_vocab, max_len=None, batch_size=512):

@@ -6,13 +6,13 @@ grammar, sentiment with negation and contrast) that the examples and the CLI use
 >>> model = SequenceTagger(vocab_size, len(TAGS))
 >>> train_tagger(model, ids, tags, lengths, epochs=10)
 """
-import math
-import time
 import numpy as np
+
 from .. import optim
-from ..autograd import Tensor, no_grad
+from ..autograd import Tensor
+from ..data import DataLoader, TensorDataset
 from ..nn import functional as F
-from ..optim import backward_and_step
+from ..train import LambdaCallback, Trainer
 
 __all__ = ['masked_cross_entropy', 'masked_accuracy', 'train_tagger', 'evaluate_tagger', 'AMBIGUOUS', 'TAGS', 'make_tagging_data', 'make_sentiment_data']
 
@@ -41,9 +41,10 @@ def masked_accuracy(logits, targets, lengths):
 
 def train_tagger(model, ids, tags, lengths, epochs=10, batch_size=32, lr=3e-3, clip=1.0, seed=0,
                  val_data=None, on_epoch_end=None):
-    """Train a tagger with Adam on masked cross-entropy (gradient clipping ``clip``).
-    ``val_data``: (ids, tags, lengths). Returns a history of per-epoch 'loss', 'accuracy' (and
-    'val_accuracy')."""
+    """Train a tagger with Adam on masked cross-entropy (gradient clipping ``clip``), on
+    ``Trainer``. ``val_data``: (ids, tags, lengths). Returns a history of per-epoch 'loss',
+    'accuracy' (both over the real tokens), 'time' (and 'val_accuracy'); ``on_epoch_end(epoch,
+    logs)`` gets the same keys."""
     ids, tags, lengths = np.asarray(ids), np.asarray(tags), np.asarray(lengths)
     if not (len(ids) == len(tags) == len(lengths)):
         raise ValueError(f"train_tagger: {len(ids)} sequences, {len(tags)} tag rows, "
@@ -51,57 +52,34 @@ def train_tagger(model, ids, tags, lengths, epochs=10, batch_size=32, lr=3e-3, c
     if ids.shape != tags.shape:
         raise ValueError(f"train_tagger: ids {ids.shape} and tags {tags.shape} differ in shape")
     opt = optim.Adam(model.parameters(), lr=lr)
-    rng = np.random.default_rng(seed)
-    history = {"loss": [], "accuracy": [], "time": []}
+    eval_fn = None
     if val_data is not None:
-        history["val_accuracy"] = []
-    for epoch in range(int(epochs)):
-        t0 = time.perf_counter()
-        model.train()
-        order = rng.permutation(len(ids))
-        total = correct = count = 0.0
-        for b in range(0, len(ids), batch_size):
-            idx = order[b:b + batch_size]
-            T = int(lengths[idx].max())
-            x, y, ln = ids[idx, :T], tags[idx, :T], lengths[idx]
-            opt.zero_grad()
-            logits = model(x, ln)
-            loss = masked_cross_entropy(logits, y, ln)
-            lv = backward_and_step(loss, opt, clip)
-            if not math.isfinite(lv):
-                raise FloatingPointError(f"train_tagger: the loss became {lv} at epoch {epoch + 1}")
-            n = int(ln.sum())
-            total += lv * n
-            correct += masked_accuracy(logits, y, ln) * n
-            count += n
-        logs = {"loss": total / count, "accuracy": correct / count}
-        if val_data is not None:
-            logs["val_accuracy"] = evaluate_tagger(model, *val_data)
-        logs["time"] = time.perf_counter() - t0
-        for k in history:
-            history[k].append(logs[k])
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, logs)
-    return history
+        eval_fn = lambda m, epoch: {"val_accuracy": evaluate_tagger(m, *val_data)}  # noqa: E731
+    keys = ("loss", "accuracy") + (("val_accuracy",) if val_data is not None else ()) + ("time",)
+    report = [LambdaCallback(on_epoch_end=on_epoch_end, keys=keys)] if on_epoch_end else []
+    trainer = Trainer(model, opt, clip_grad_norm=clip, compute_loss=_tagging_loss)
+    trainer.fit((ids, tags, lengths), epochs=int(epochs), batch_size=batch_size, seed=seed,
+                progress=False, eval_fn=eval_fn, callbacks=report)
+    return {k: trainer.history.history.get(k, [])
+            for k in ("loss", "accuracy", "time") + keys[2:-1]}
+
+
+def _tagging_loss(model, batch):
+    """Masked cross-entropy of a padded batch (ids, tags, lengths), trimmed to its longest
+    sequence, weighted by its real tokens, with their accuracy."""
+    x, y, ln = (b.data for b in batch)
+    T = int(ln.max())
+    x, y = x[:, :T], y[:, :T]
+    logits = model(x, ln)
+    return {"loss": masked_cross_entropy(logits, y, ln), "size": int(ln.sum()),
+            "accuracy": masked_accuracy(logits, y, ln)}
 
 
 def evaluate_tagger(model, ids, tags, lengths, batch_size=512):
     """Per-token accuracy over the real steps (eval mode, no gradients)."""
-    was = model.training
-    model.eval()
-    correct = count = 0
-    try:
-        with no_grad():
-            for b in range(0, len(ids), batch_size):
-                ln = np.asarray(lengths[b:b + batch_size])
-                T = int(ln.max())
-                logits = model(np.asarray(ids[b:b + batch_size])[:, :T], ln)
-                n = int(ln.sum())
-                correct += masked_accuracy(logits, np.asarray(tags[b:b + batch_size])[:, :T], ln) * n
-                count += n
-    finally:
-        model.train(was)
-    return correct / count
+    # in order; seeded only so that making the loader draws nothing from the global generator
+    data = DataLoader(TensorDataset(ids, tags, lengths), batch_size=batch_size, seed=0)
+    return Trainer(model, None, compute_loss=_tagging_loss).evaluate(data)["accuracy"]
 
 
 AMBIGUOUS = ("light", "train", "watch", "plant", "book", "paint")

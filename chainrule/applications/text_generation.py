@@ -9,15 +9,17 @@ with temperature and top-k, and checkpoints that carry the vocabulary.
 >>> print(sample(model, vocab, prime="Alice ", length=300, temperature=0.8, top_k=5, seed=0))
 """
 import math
-import time
+
 import numpy as np
+
 from .. import backend
 from ..autograd import Tensor, no_grad
 from ..data.text import CharVocabulary, Vocabulary
 from ..io import load, save
 from .. import optim
 from ..nn import functional as F
-from ..train.bptt import TBPTT, detach_state, truncated_bptt_chunks
+from ..train import LambdaCallback, Trainer
+from ..train.bptt import truncated_bptt_chunks
 from ..models.char_rnn import CharRNN
 
 __all__ = ['CHECKPOINT_KIND', 'sample_next', 'sample', 'make_streams', 'evaluate_char_rnn', 'train_char_rnn', 'save_char_rnn', 'load_char_rnn']
@@ -119,24 +121,29 @@ def evaluate_char_rnn(model, ids, seq_len=256, batch_size=1):
     """Mean cross-entropy per character (nats) of predicting ``ids`` (L,) one step ahead, carrying
     the state across chunks, in eval mode without gradients."""
     x, y = make_streams(ids, batch_size)
-    was_training = model.training
-    model.eval()
-    total, count, state = 0.0, 0, None
-    try:
-        with no_grad():
-            for _, xc, yc in truncated_bptt_chunks(x, seq_len, y):
-                logits, state = model(xc, state)
-                total += float(_lm_loss(logits, yc).item()) * yc.size
-                count += yc.size
-    finally:
-        model.train(was_training)
-    return total / count
+    trainer = Trainer(model, None, compute_loss=_lm_loss_per_char, stateful=True)
+    return trainer.evaluate(lambda epoch: truncated_bptt_chunks(x, seq_len, y))["loss"]
+
+
+def _lm_loss_per_chunk(model, batch, state):
+    """A training chunk (x, y) from ``state``: its loss weighs as many steps as it has."""
+    x, y = batch
+    logits, state = model(x, state)
+    return {"loss": _lm_loss(logits, y), "size": x.shape[1]}, state
+
+
+def _lm_loss_per_char(model, batch, state):
+    """An evaluation chunk (start, x, y): its loss weighs as many characters as it scores."""
+    _, x, y = batch
+    logits, state = model(x, state)
+    return {"loss": _lm_loss(logits, y), "size": y.size}, state
 
 
 def train_char_rnn(text, vocab=None, model=None, epochs=10, seq_len=64, batch_size=32, lr=2e-3,
                    clip=5.0, embedding_dim=64, hidden_size=128, num_layers=1, dropout=0.0,
                    cell="lstm", val_fraction=0.1, seed=0, on_epoch_end=None, progress=None):
-    """Train a character LM on ``text`` with truncated BPTT; returns (model, vocab, history).
+    """Train a character LM on ``text`` with truncated BPTT (a stateful ``Trainer``); returns
+    (model, vocab, history).
 
     The text (its first 1 - ``val_fraction``) is cut into ``batch_size`` streams that are walked in
     chunks of ``seq_len`` steps: forward from the carried, detached state, cross-entropy over every
@@ -146,8 +153,8 @@ def train_char_rnn(text, vocab=None, model=None, epochs=10, seq_len=64, batch_si
     divide by ln 2 for bits) and 'time' (seconds).
 
     ``seed`` seeds chainrule's global generator (initialisation of a new model) and the offsets, so
-    a run repeats bit for bit. ``on_epoch_end(epoch, logs)`` is called after each epoch;
-    ``progress(step, n_steps, loss)`` after each chunk.
+    a run repeats bit for bit. ``on_epoch_end(epoch, logs)`` is called after each epoch with the
+    history's keys; ``progress(step, n_steps, loss)`` after each chunk.
     """
     if not isinstance(text, str) or not text:
         raise ValueError("train_char_rnn: the text is empty")
@@ -168,36 +175,29 @@ def train_char_rnn(text, vocab=None, model=None, epochs=10, seq_len=64, batch_si
     elif model.vocab_size != len(vocab):
         raise ValueError(f"train_char_rnn: the model has {model.vocab_size} outputs, the "
                          f"vocabulary {len(vocab)} characters")
-    opt = optim.Adam(model.parameters(), lr=lr)
-    tbptt = TBPTT(model, opt, _lm_loss, k=seq_len, clip_grad_norm=clip)
     rng = np.random.default_rng(seed)
-    history = {"loss": [], "val_loss": [], "time": []}
     max_offset = max(0, min(seq_len, len(train_ids) - 2 * batch_size - 1))
-    for epoch in range(int(epochs)):
-        t0 = time.perf_counter()
+
+    def chunks(epoch):
+        # after the first epoch the streams start at a random offset, so chunk boundaries move
         offset = int(rng.integers(0, max_offset)) if max_offset > 1 and epoch else 0
         x, y = make_streams(train_ids[offset:], batch_size)
-        model.train()
-        state, total, steps = None, 0.0, 0
-        n_chunks = -(-x.shape[1] // seq_len)
-        for i, (_, xc, yc) in enumerate(truncated_bptt_chunks(x, seq_len, y)):
-            loss, state = tbptt.step(xc, yc, detach_state(state))
-            if not math.isfinite(loss):
-                raise FloatingPointError(f"train_char_rnn: the loss became {loss} at epoch "
-                                         f"{epoch + 1}, chunk {i + 1}; lower the learning rate")
-            total += loss * xc.shape[1]
-            steps += xc.shape[1]
-            if progress is not None:
-                progress(i + 1, n_chunks, loss)
-        logs = {"loss": total / steps}
-        if val_ids is not None:
-            logs["val_loss"] = evaluate_char_rnn(model, val_ids, seq_len=max(seq_len, 128))
-        logs["time"] = time.perf_counter() - t0
-        for k in history:
-            if k in logs:
-                history[k].append(logs[k])
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, logs)
+        return [(xc, yc) for _, xc, yc in truncated_bptt_chunks(x, seq_len, y)]
+
+    trainer = Trainer(model, optim.Adam(model.parameters(), lr=lr), clip_grad_norm=clip,
+                      compute_loss=_lm_loss_per_chunk, stateful=True)
+    eval_fn = None
+    if val_ids is not None:
+        eval_fn = lambda m, epoch: {  # noqa: E731
+            "val_loss": evaluate_char_rnn(m, val_ids, seq_len=max(seq_len, 128))}
+    callbacks = []
+    if on_epoch_end is not None:
+        callbacks.append(LambdaCallback(on_epoch_end=on_epoch_end, keys=("loss", "val_loss", "time")))
+    if progress is not None:
+        callbacks.append(LambdaCallback(on_batch_end=lambda step, logs: progress(
+            step + 1, trainer.steps_per_epoch, logs["loss"])))
+    trainer.fit(chunks, epochs=int(epochs), progress=False, eval_fn=eval_fn, callbacks=callbacks)
+    history = {k: trainer.history.history.get(k, []) for k in ("loss", "val_loss", "time")}
     if not history["val_loss"]:
         del history["val_loss"]
     return model, vocab, history

@@ -24,7 +24,8 @@ import numpy as np
 from chainrule.data.text import BOS, EOS, PAD, UNK, Vocabulary, tokenize
 
 __all__ = ["CaptionData", "read_captions", "load_caption_dataset", "build_caption_vocab",
-           "encode_captions", "caption_tokens", "CAPTION_SPECIALS", "write_captions"]
+           "encode_captions", "caption_tokens", "CAPTION_SPECIALS", "write_captions",
+           "caption_batches"]
 
 CAPTION_SPECIALS = (PAD, UNK, BOS, EOS)
 
@@ -184,3 +185,29 @@ def encode_captions(vocab, token_lists, max_len=None):
     with <pad> at the end. ``max_len`` caps the words kept (the <eos> is always there)."""
     seqs = [list(t)[:max_len] if max_len is not None else list(t) for t in token_lists]
     return vocab.encode_batch(seqs, add_bos=True, add_eos=True)
+
+
+def caption_batches(data, vocab, batch_size, seed=0, dtype=None):
+    """Training batches drawn anew each epoch: a function ``epoch -> batches`` (``Trainer.fit``'s
+    per-epoch data) of ``(images (B, C, H, W), ids (B, T))``. Each epoch visits every image once,
+    in a random order, with one of its captions drawn at random: every caption is seen over the
+    epochs while the encoder runs once per image per epoch. ``ids`` are ``<bos> w1 ... wn <eos>``,
+    padded to the batch's longest caption; ``dtype``: the images' (the model's) float type."""
+    rng = np.random.default_rng(seed)
+    per_image = [encode_captions(vocab, toks)[0] for toks in data.tokens]
+    images = data.images if dtype is None else data.images.astype(dtype)
+    n = len(data)
+
+    def epoch_batches(epoch):
+        perm = rng.permutation(n)
+        pick = rng.integers(0, 1 << 30, size=n)
+        for s in range(0, n, batch_size):
+            idx = perm[s:s + batch_size]
+            rows = [per_image[i][pick[i] % len(per_image[i])] for i in idx]
+            T = max(int((r != vocab.pad_index).sum()) for r in rows)
+            ids = np.full((len(rows), T), vocab.pad_index, dtype=np.int64)
+            for j, r in enumerate(rows):
+                ids[j, :len(r)] = r[:T]
+            yield images[idx], ids
+
+    return epoch_batches

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler",
-           "CSVLogger", "LambdaCallback"]
+           "CSVLogger", "LambdaCallback", "EpochLog"]
 
 
 class Callback:
@@ -399,10 +399,16 @@ class LambdaCallback(Callback):
 
     Each argument takes the hook's arguments: ``on_train_begin(logs)``, ``on_epoch_begin(epoch,
     logs)``, ``on_batch_end(step, logs)``, ``on_epoch_end(epoch, logs)``, ``on_train_end(logs)``.
+    ``keys``: hand ``on_epoch_end`` only these log entries, in this order (a function that
+    promises its caller a fixed set of numbers, whatever else the loop logs).
     """
 
     def __init__(self, on_train_begin=None, on_epoch_begin=None, on_batch_end=None,
-                 on_epoch_end=None, on_train_end=None):
+                 on_epoch_end=None, on_train_end=None, keys=None):
+        if keys is not None and on_epoch_end is not None:
+            user_fn, keys = on_epoch_end, tuple(keys)
+            on_epoch_end = lambda epoch, logs: user_fn(  # noqa: E731
+                epoch, {k: logs[k] for k in keys if k in (logs or {})})
         for name, fn in [("on_train_begin", on_train_begin), ("on_epoch_begin", on_epoch_begin),
                          ("on_batch_end", on_batch_end), ("on_epoch_end", on_epoch_end),
                          ("on_train_end", on_train_end)]:
@@ -411,3 +417,37 @@ class LambdaCallback(Callback):
                     raise TypeError(f"LambdaCallback: {name} must be callable, got "
                                     f"{type(fn).__name__}")
                 setattr(self, name, fn)
+
+
+class EpochLog(Callback):
+    """One line per epoch, ``format(epoch, logs) -> str``: with ``bar=True`` the postfix of a single
+    tqdm bar over all the epochs (``desc`` its label), else ``log("epoch 3/30 " + line)``
+    (``log=None``: nothing). For trainers that report per epoch rather than per batch.
+
+    >>> EpochLog(lambda epoch, logs: f"loss {logs['loss']:.4f}", log=print)
+    """
+
+    def __init__(self, format, log=print, bar=False, desc=None):
+        if not callable(format):
+            raise TypeError(f"EpochLog: format must be callable, got {type(format).__name__}")
+        self.format, self.log, self.bar, self.desc = format, log, bool(bar), desc
+        self._bar = None
+
+    def on_train_begin(self, logs=None):
+        if self.bar:
+            from tqdm.auto import tqdm
+            self._bar = tqdm(total=self.trainer.total_epochs - self.trainer.initial_epoch,
+                             desc=self.desc, unit="epoch", dynamic_ncols=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        line = self.format(epoch, logs or {})
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix_str(line)
+        elif self.log:
+            self.log(f"epoch {epoch + 1}/{self.trainer.total_epochs} {line}")
+
+    def on_train_end(self, logs=None):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
