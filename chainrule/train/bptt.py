@@ -73,11 +73,12 @@ def truncated_bptt(step_fn, inputs, k, state=None, targets=None, time_axis=1):
 
 
 class TBPTT:
-    """Truncated-BPTT training of a stateful sequence model.
+    """Truncated-BPTT training of a stateful sequence model, one long sequence at a time: a thin
+    layer over a stateful ``Trainer`` (whose ``fit`` walks many such sequences, epoch by epoch).
 
     ``model(x_chunk, state) -> (output, new_state)``; ``loss_fn(output, y_chunk) -> loss``. Each chunk
     of ``k`` steps: zero grad, forward from the carried (detached) state, loss, backward, optional
-    gradient clipping (``clip_grad_norm``), optimizer step.
+    gradient clipping (``clip_grad_norm``; None or 0: none), optimizer step.
 
     >>> tbptt = TBPTT(model, opt, lambda out, y: F.cross_entropy(out.reshape(-1, V), y.reshape(-1)),
     ...               k=32, clip_grad_norm=5.0)
@@ -85,25 +86,23 @@ class TBPTT:
     """
 
     def __init__(self, model, optimizer, loss_fn, k, clip_grad_norm=None, time_axis=1):
+        from .loop import Trainer               # loop imports this module's detach_state
         if int(k) < 1:
             raise ValueError(f"TBPTT: chunk length k must be >= 1, got {k}")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.k, self.clip_grad_norm, self.time_axis = int(k), clip_grad_norm, time_axis
+        self.trainer = Trainer(model, optimizer, clip_grad_norm=clip_grad_norm,
+                               compute_loss=self._chunk_loss, stateful=True)
+
+    def _chunk_loss(self, model, batch, state):
+        x, y = batch
+        out, state = model(x, state)
+        return {"loss": self.loss_fn(out, y), "size": x.shape[self.time_axis]}, state
 
     def step(self, x, y, state):
-        """One chunk: returns (loss as a float, new state)."""
-        from ..optim import clip_grad_norm_
-
-        opt = self.optimizer
-        opt.zero_grad()
-        out, state = self.model(x, state)
-        loss = self.loss_fn(out, y)
-        loss.backward()
-        if self.clip_grad_norm is not None:
-            params = [p for g in opt.param_groups for p in g["params"]]
-            clip_grad_norm_(params, self.clip_grad_norm)
-        opt.step()
-        return float(loss.item()), state
+        """One chunk (the Trainer's step): returns (loss as a float, new state)."""
+        loss, _, _, state = self.trainer.train_step((x, y), state)
+        return loss, state
 
     def train_sequence(self, x, y, state=None):
         """Walk (x, y) in chunks; returns (mean chunk loss weighted by chunk length, final state)."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import backend
 from ..nn import functional as F
-from .loop import _loader, _model_dtype
+from .loop import Trainer, _loader, _model_dtype
 
 __all__ = ["lr_find", "LRFinderResult"]
 
@@ -85,6 +85,7 @@ def lr_find(model, optimizer, data, loss_fn=F.cross_entropy, start_lr=1e-7, end_
              "rng": backend.get_rng_state(),
              "loader": loader.generator.bit_generator.state,
              "transform": loader.transform_generator.bit_generator.state}
+    step = Trainer(model, optimizer, loss_fn)          # its step, without clipping
     lrs, losses, raw = [], [], []
     avg, best, diverged = 0.0, math.inf, False
     ratio = end_lr / start_lr
@@ -100,11 +101,7 @@ def lr_find(model, optimizer, data, loss_fn=F.cross_entropy, start_lr=1e-7, end_
             lr = start_lr * ratio ** (i / (num_steps - 1))
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            optimizer.zero_grad()
-            loss = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
-            lv = float(loss.data)
+            lv = step.train_step((x, y))[0]
             lrs.append(lr)
             raw.append(lv)
             if not math.isfinite(lv):
