@@ -246,11 +246,3 @@ class Captioner(nn.Module):
 
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
-
-
-# -- training and evaluation ------------------------------------------------------------------------
-
-
-# -- checkpoints ------------------------------------------------------------------------------------
-
-

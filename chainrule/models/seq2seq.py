@@ -118,8 +118,3 @@ def greedy_decode(model, src, src_lengths, max_len):
     finally:
         model.train(was)
     return out
-
-
-# -- tasks ------------------------------------------------------------------------------------------
-
-

@@ -175,8 +175,3 @@ class TDNN(nn.Module):
         if self.drop is not None:
             z = self.drop(z)
         return self.head(z)
-
-
-# -- synthetic data -----------------------------------------------------------------------------------
-
-
