@@ -24,6 +24,7 @@ from .. import nn
 from ..autograd import Tensor, no_grad
 from ..data import DataLoader, Dataset
 from ..nn.module import Module
+from ..train.loop import EVAL_BATCH_SIZE, _model_dtype
 
 __all__ = ["FeatureExtractor", "extract_features", "cosine_similarity", "nearest_neighbours",
            "kmeans", "KMeansResult", "freeze", "unfreeze", "trainable_parameters",
@@ -128,13 +129,6 @@ class FeatureExtractor(Module):
         return f"layer={self.layer_name!r} ({self.capture})"
 
 
-def _model_dtype(model):
-    for p in model.parameters():
-        if p.data.dtype.kind == "f":
-            return p.data.dtype
-    return None
-
-
 def _batches(X, batch_size):
     """Input batches as arrays from an array (N, ...), a Dataset or a DataLoader."""
     if isinstance(X, DataLoader):
@@ -151,7 +145,7 @@ def _batches(X, batch_size):
         yield X[i:i + batch_size]
 
 
-def extract_features(model, X, layer=None, batch_size=256):
+def extract_features(model, X, layer=None, batch_size=EVAL_BATCH_SIZE):
     """Feature vectors (N, D) of ``X`` at ``layer`` (see ``FeatureExtractor``), computed in batches,
     in eval mode and without gradients; the model's mode is restored afterwards.
 

@@ -33,6 +33,9 @@ from ..optim import ReduceLROnPlateau
 from .bptt import detach_state
 from .callbacks import Callback, History
 
+# Batches for evaluation and prediction: no graph is kept, so they can be larger than training's.
+EVAL_BATCH_SIZE = 256
+
 
 def _loader(data, batch_size, shuffle, seed, where, dtype=None):
     """Accept a DataLoader, a Dataset, a function ``epoch -> batches`` (returned as it is), or a
@@ -226,7 +229,7 @@ class Trainer:
             rng0 = backend.get_rng_state()
         dtype = _model_dtype(self.model)
         loader = _loader(train_data, batch_size, shuffle, seed, "fit", dtype)
-        val_loader = _loader(val_data, max(batch_size, 256), False, None, "fit(val_data)", dtype)
+        val_loader = _loader(val_data, max(batch_size, EVAL_BATCH_SIZE), False, None, "fit(val_data)", dtype)
         if state is not None:
             try:
                 start = restore_training_state(
@@ -323,7 +326,7 @@ class Trainer:
             raise TypeError(f"fit: eval_fn must return a dict of numbers, got {type(extra).__name__}")
         return extra
 
-    def evaluate(self, data, batch_size=256):
+    def evaluate(self, data, batch_size=EVAL_BATCH_SIZE):
         """Mean loss and metrics (accuracy for class labels, or compute_loss's) over ``data``, in
         eval mode, without gradients. ``data`` as ``fit``'s; a function is called with the
         number of epochs completed."""
@@ -341,11 +344,11 @@ class Trainer:
             self.model.train(was_training)
         return means.result()
 
-    def predict(self, X, batch_size=256):
+    def predict(self, X, batch_size=EVAL_BATCH_SIZE):
         return predict(self.model, X, batch_size)
 
 
-def predict(model, X, batch_size=256):
+def predict(model, X, batch_size=EVAL_BATCH_SIZE):
     """The model's outputs for ``X`` (an array (N, ...) or a DataLoader), as one NumPy array,
     computed in eval mode without gradients."""
     was_training = model.training
@@ -373,7 +376,7 @@ def fit(model, optimizer, train_data, epochs=10, loss_fn=F.cross_entropy, val_da
                                                   batch_size=batch_size, **kwargs)
 
 
-def evaluate(model, data, loss_fn=F.cross_entropy, batch_size=256):
+def evaluate(model, data, loss_fn=F.cross_entropy, batch_size=EVAL_BATCH_SIZE):
     return Trainer(model, None, loss_fn).evaluate(data, batch_size)
 
 
