@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 import chainrule as cr
-from chainrule.cli import build_model, main
+from chainrule.cli import main
+from chainrule.models.registry import build_model
 from chainrule.data.datasets import digits_split
 from chainrule.train import ModelCheckpoint, predict
 from cli_helpers import run

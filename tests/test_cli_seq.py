@@ -1,4 +1,4 @@
-"""The sequence subcommands (chainrule.cli_seq): train-char -> generate round trip, sentiment on a
+"""The sequence subcommands (chainrule.cli.sequences): train-char -> generate round trip, sentiment on a
 TSV file, seq2seq, mnist1d-seq, gradient-flow, their errors; and the sequence examples."""
 import ast
 import importlib.util

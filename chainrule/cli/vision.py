@@ -1,11 +1,13 @@
-"""Subcommands for transfer learning, image embeddings and captioning:
+"""``chainrule similar``, ``transfer``, ``train-captioner`` and ``caption``: image embeddings,
+transfer learning and captioning.
+
 
     chainrule similar IMAGE_FOLDER --checkpoint MODEL --query IMAGE [-k 5] [--layer NAME]
     chainrule transfer [--seeds 5] [--shots 10] [--plot transfer.png] [--save pretrained.ckpt]
     chainrule train-captioner [--data captions.tsv | --synthetic 3000] --save captioner.ckpt
     chainrule caption IMAGE [IMAGE ...] --checkpoint captioner.ckpt [--beam 3]
 
-Registered in ``chainrule.cli.build_parser`` through ``add_commands(sub)``.
+The image models they load come from ``chainrule.applications.vision_models``.
 """
 import json
 import os
@@ -14,21 +16,12 @@ import time
 
 import numpy as np
 
-from .cli_args import fraction as _fraction
-from .cli_args import positive_float as _positive_float
-from .cli_args import positive_int as _positive_int
-
-VISION_FORMAT = "chainrule-vision-model"
-
-
-def _formatter():
-    from .cli import _HelpFormatter
-    return _HelpFormatter
+from .common import HelpFormatter, checkpoint_path, fraction, positive_float, positive_int
 
 
 def add_commands(sub):
     """Add 'similar', 'transfer', 'train-captioner' and 'caption' to the ``chainrule`` parser."""
-    fmt = _formatter()
+    fmt = HelpFormatter
 
     s = sub.add_parser(
         "similar", help="rank the images of a folder by similarity to a query image",
@@ -42,16 +35,16 @@ def add_commands(sub):
     s.add_argument("folder", metavar="IMAGE_FOLDER")
     s.add_argument("--checkpoint", required=True, metavar="CKPT", help="the trained model")
     s.add_argument("--query", required=True, metavar="IMAGE", help="the image to match")
-    s.add_argument("-k", "--top", type=_positive_int, default=5, dest="k",
+    s.add_argument("-k", "--top", type=positive_int, default=5, dest="k",
                    help="how many images to list")
     s.add_argument("--layer", default=None,
                    help="the layer whose output is the feature vector (a dotted module name such "
                         "as '6'); default: the input of the last Linear layer (the captioner: its "
                         "encoder's output)")
-    s.add_argument("--clusters", type=_positive_int, default=None, metavar="K",
+    s.add_argument("--clusters", type=positive_int, default=None, metavar="K",
                    help="also group the folder's images into K clusters (k-means on the vectors) "
                         "and print each cluster's members")
-    s.add_argument("--batch-size", type=_positive_int, default=256, help="images per batch")
+    s.add_argument("--batch-size", type=positive_int, default=256, help="images per batch")
     s.set_defaults(func=cmd_similar)
 
     t = sub.add_parser(
@@ -63,14 +56,14 @@ def add_commands(sub):
                     "Prints the test accuracies averaged over --seeds seeds as a table, then one "
                     "line '<method>_accuracy=<mean>' per method.",
         formatter_class=fmt)
-    t.add_argument("--seeds", type=_positive_int, default=5, help="repetitions (seeds 0..N-1)")
-    t.add_argument("--shots", type=_positive_int, default=10, help="labelled images per new class")
-    t.add_argument("--pretrain-epochs", type=_positive_int, default=20,
+    t.add_argument("--seeds", type=positive_int, default=5, help="repetitions (seeds 0..N-1)")
+    t.add_argument("--shots", type=positive_int, default=10, help="labelled images per new class")
+    t.add_argument("--pretrain-epochs", type=positive_int, default=20,
                    help="epochs of pretraining on digits 0-4")
-    t.add_argument("--epochs", type=_positive_int, default=60,
+    t.add_argument("--epochs", type=positive_int, default=60,
                    help="epochs on the few labelled images, for every method")
-    t.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
-    t.add_argument("--pretrained-lr-scale", type=_positive_float, default=0.1,
+    t.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    t.add_argument("--pretrained-lr-scale", type=positive_float, default=0.1,
                    help="(c): the pretrained layers learn at lr times this")
     t.add_argument("--plot", metavar="PNG", help="write a bar chart of the accuracies here")
     t.add_argument("--json", metavar="PATH", help="write the accuracies as JSON here")
@@ -91,21 +84,21 @@ def add_commands(sub):
                    help="a captions file; the images are in --images (default: images/ next to "
                         "it, else its folder). Without it a synthetic shapes set is generated")
     d.add_argument("--images", metavar="DIR", help="the folder the image names are relative to")
-    d.add_argument("--synthetic", type=_positive_int, default=4000, metavar="N",
+    d.add_argument("--synthetic", type=positive_int, default=4000, metavar="N",
                    help="how many shape scenes to generate when no --data is given")
     d.add_argument("--write-synthetic", metavar="DIR",
                    help="also write the generated set as DIR/images/*.png + DIR/captions.tsv")
-    d.add_argument("--size", type=_positive_int, default=24,
+    d.add_argument("--size", type=positive_int, default=24,
                    help="image side in pixels (a multiple of 8); images are resized to it")
-    d.add_argument("--val-fraction", type=_fraction, default=0.1, help="held-out share of images")
+    d.add_argument("--val-fraction", type=fraction, default=0.1, help="held-out share of images")
     m = tc.add_argument_group("model and training")
-    m.add_argument("--width", type=_positive_int, default=16, help="channels of the first conv block")
-    m.add_argument("--hidden", type=_positive_int, default=128, help="LSTM hidden size")
-    m.add_argument("--embed", type=_positive_int, default=32, help="word embedding size")
-    m.add_argument("--epochs", type=_positive_int, default=60, help="passes over the images")
-    m.add_argument("--batch-size", type=_positive_int, default=32, help="images per step")
-    m.add_argument("--lr", type=_positive_float, default=5e-3, help="Adam learning rate (cosine decay)")
-    m.add_argument("--beam", type=_positive_int, default=3, help="beam size for the evaluation")
+    m.add_argument("--width", type=positive_int, default=16, help="channels of the first conv block")
+    m.add_argument("--hidden", type=positive_int, default=128, help="LSTM hidden size")
+    m.add_argument("--embed", type=positive_int, default=32, help="word embedding size")
+    m.add_argument("--epochs", type=positive_int, default=60, help="passes over the images")
+    m.add_argument("--batch-size", type=positive_int, default=32, help="images per step")
+    m.add_argument("--lr", type=positive_float, default=5e-3, help="Adam learning rate (cosine decay)")
+    m.add_argument("--beam", type=positive_int, default=3, help="beam size for the evaluation")
     m.add_argument("--seed", type=int, default=0, help="seed for data, initialisation, order")
     m.add_argument("--save", metavar="CKPT", default="captioner.ckpt", help="where to save the model")
     m.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
@@ -119,119 +112,21 @@ def add_commands(sub):
     c.add_argument("images", nargs="+", metavar="IMAGE")
     c.add_argument("--checkpoint", required=True, metavar="CKPT",
                    help="a model saved by 'chainrule train-captioner'")
-    c.add_argument("--beam", type=_positive_int, default=3, help="beam size (1: greedy decoding)")
-    c.add_argument("--max-len", type=_positive_int, default=20, help="longest caption, in words")
+    c.add_argument("--beam", type=positive_int, default=3, help="beam size (1: greedy decoding)")
+    c.add_argument("--max-len", type=positive_int, default=20, help="longest caption, in words")
     c.set_defaults(func=cmd_caption)
-
-
-# -- loading any image model ------------------------------------------------------------------------
-
-class VisionModel:
-    """A loaded network with what its inputs need: ``net`` (the module to extract features from),
-    ``default_layer``, ``load(paths)`` -> input array (N, ...) and a ``description``."""
-
-    def __init__(self, net, default_layer, mode, size, prepare=None, description=""):
-        self.net, self.default_layer = net, default_layer
-        self.mode, self.size, self.prepare = mode, size, prepare
-        self.description = description
-
-    def load(self, paths):
-        from .data.datasets import load_image
-        X = np.stack([load_image(p, size=self.size, mode=self.mode, where="chainrule") for p in paths])
-        return self.prepare(X) if self.prepare else X
-
-
-def save_vision_model(path, model, config, mode="L", size=8, classes=None):
-    """Save a ConvNet built by ``build_vision_model(config)`` with the way to read its images."""
-    import chainrule as cr
-    cr.save({"format": VISION_FORMAT, "config": config, "model": model.state_dict(),
-             "image": {"mode": mode, "size": [int(size), int(size)] if np.isscalar(size) else
-                       [int(s) for s in size]},
-             "classes": list(classes) if classes is not None else None}, path)
-    return path
-
-
-def build_vision_model(config):
-    from .models import convnets
-    kind = config.get("kind")
-    args = {k: v for k, v in config.items() if k != "kind"}
-    if kind in ("lenet5", "alexnet_small", "vgg_small"):
-        return getattr(convnets, kind)(**args)
-    raise ValueError(f"unknown vision model kind {kind!r} in the checkpoint")
-
-
-def load_vision_model(path):
-    """A ``VisionModel`` from a checkpoint of 'chainrule transfer --save', 'chainrule
-    train-captioner' or 'chainrule train --save' (an MLP trained on images)."""
-    import chainrule as cr
-    if os.path.isdir(path):
-        from .cli import _checkpoint_path
-        path = _checkpoint_path(path, "best")
-    if not os.path.exists(path):
-        raise FileNotFoundError(2, "no such checkpoint", path)
-    state = cr.load(path)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} is not a model checkpoint")
-    fmt = state.get("format")
-    if fmt == "chainrule-captioner":
-        from .applications.captioning import load_captioner
-        model, _, st = load_captioner(path)
-        s = int(st["image"]["size"])
-        return VisionModel(model.encoder, "", st["image"]["mode"], (s, s),
-                           description=f"captioner encoder from {path}")
-    if fmt == VISION_FORMAT:
-        model = build_vision_model(state["config"])
-        model.load_state_dict(state["model"])
-        model.eval()
-        img = state.get("image") or {}
-        return VisionModel(model, None, img.get("mode", "RGB"), tuple(img.get("size", (32, 32))),
-                           description=f"{state['config'].get('kind')} from {path}")
-    config = state.get("config")
-    run = state.get("run_config") or {}
-    if isinstance(config, dict) and "kind" in config:
-        # 'chainrule train --save': an MLP trained on images, or a ConvNet (--model lenet/...)
-        from .cli import _standardize, build_model, model_input_shape
-        if config["kind"] == "mlp":
-            shape = run.get("image_shape")
-            if not shape:
-                raise ValueError(f"{path} holds an MLP trained on {run.get('dataset', 'tabular data')}, "
-                                 f"not on images; it cannot embed images")
-        else:
-            shape = model_input_shape(config)
-        model = build_model(config)
-        model.load_state_dict(state["model"])
-        model.eval()
-        c, h, w = (int(v) for v in shape)
-        return VisionModel(model, None, "L" if c == 1 else "RGB", (h, w),
-                           lambda X: _standardize(np.asarray(X, np.float32), state),
-                           description=f"{config['kind']} from {path}")
-    raise ValueError(f"{path} is not a checkpoint of an image model (expected one written by "
-                     f"'chainrule transfer --save', 'chainrule train-captioner' or 'chainrule "
-                     f"train --save' on images)")
-
-
-def _image_files(folder):
-    from .data.datasets.image_folder import IMG_EXTENSIONS
-    if not os.path.isdir(folder):
-        raise NotADirectoryError(20, "not a folder of images", folder)
-    files = []
-    for d, dirs, names in os.walk(folder):
-        dirs.sort()
-        files += [os.path.join(d, n) for n in sorted(names)
-                  if n.lower().endswith(IMG_EXTENSIONS) and not n.startswith(".")]
-    if not files:
-        raise FileNotFoundError(2, "no image files in this folder", folder)
-    return files
 
 
 # -- similar ----------------------------------------------------------------------------------------
 
 def cmd_similar(args):
-    from .applications.transfer import extract_features, kmeans, nearest_neighbours
-    vm = load_vision_model(args.checkpoint)
+    from ..applications.transfer import extract_features, kmeans, nearest_neighbours
+    from ..applications.vision_models import load_vision_model
+    from ..data.prepare import image_files
+    vm = load_vision_model(checkpoint_path(args.checkpoint, "best"))
     if not os.path.isfile(args.query):
         raise FileNotFoundError(2, "no such query image", args.query)
-    files = _image_files(args.folder)
+    files = image_files(args.folder)
     layer = args.layer if args.layer is not None else vm.default_layer
     X = vm.load(files)
     feats = extract_features(vm.net, X, layer=layer, batch_size=args.batch_size)
@@ -262,7 +157,7 @@ def cmd_similar(args):
 # -- transfer ---------------------------------------------------------------------------------------
 
 def cmd_transfer(args):
-    from .applications.transfer_experiment import METHODS, digits_transfer_experiment
+    from ..applications.transfer_experiment import METHODS, digits_transfer_experiment
     t0 = time.perf_counter()
     res, pretrained = digits_transfer_experiment(
         seeds=args.seeds, shots=args.shots, pretrain_epochs=args.pretrain_epochs,
@@ -278,6 +173,7 @@ def cmd_transfer(args):
             json.dump(res.to_dict(), f, indent=2)
         print(f"wrote {args.json}")
     if args.save:
+        from ..applications.vision_models import save_vision_model
         save_vision_model(args.save, pretrained, res.model_config, mode="L", size=8,
                           classes=[str(i) for i in range(5)])
         print(f"saved the pretrained network (seed {res.seeds[0]}) to {args.save}")
@@ -291,16 +187,16 @@ def cmd_transfer(args):
 
 def cmd_train_captioner(args):
     import chainrule as cr
-    from .data.captions import CaptionData, build_caption_vocab, load_caption_dataset
-    from .models.captioner import Captioner
-    from .applications.captioning import evaluate_captioner, fit_captioner, save_captioner
+    from ..data.captions import CaptionData, build_caption_vocab, load_caption_dataset
+    from ..models.captioner import Captioner
+    from ..applications.captioning import evaluate_captioner, fit_captioner, save_captioner
     if args.size % 8:
         raise ValueError(f"--size must be a multiple of 8, got {args.size}")
     if args.data:
         data = load_caption_dataset(args.data, image_dir=args.images, size=args.size, mode="RGB")
         where = args.data
     else:
-        from .data.shapes import make_shapes, write_shapes_dataset
+        from ..data.shapes import make_shapes, write_shapes_dataset
         if args.write_synthetic:
             path = write_shapes_dataset(args.write_synthetic, args.synthetic, size=args.size,
                                         seed=args.seed)
@@ -335,8 +231,8 @@ def cmd_train_captioner(args):
 
 
 def cmd_caption(args):
-    from .data.datasets import load_image
-    from .applications.captioning import load_captioner
+    from ..data.datasets import load_image
+    from ..applications.captioning import load_captioner
     if not os.path.exists(args.checkpoint):
         raise FileNotFoundError(2, "no such checkpoint", args.checkpoint)
     model, vocab, state = load_captioner(args.checkpoint)

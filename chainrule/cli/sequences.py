@@ -1,4 +1,4 @@
-"""The sequence-model subcommands of ``chainrule`` (registered by ``chainrule.cli.build_parser``):
+"""``chainrule train-char``, ``generate``, ``sentiment``, ``seq2seq``, ``mnist1d-seq``, ``gradient-flow``:
 
     chainrule train-char input.txt --out runs/char          # character LM, truncated BPTT
     chainrule generate runs/char --length 500 --temperature 0.8 --top-k 10 --prime "The " --seed 1
@@ -10,7 +10,6 @@
 Each ends with a line ``name=value`` (``checkpoint=``, ``test_accuracy=``, ``exact_match=``, ``png=``)
 except ``generate``, which prints only the generated text.
 """
-import csv
 import math
 import os
 import sys
@@ -18,23 +17,17 @@ import time
 
 import numpy as np
 
-from .cli_args import nonneg_int as _nonneg_int
-from .cli_args import unit_interval as _unit_interval
+from .common import (HelpFormatter, column, epoch_printer, fraction, named_checkpoint, nonneg_int,
+                     positive_float, positive_int, progress_bar, unit_interval, write_history)
 
 CHAR_CKPT = "char_rnn.ckpt"
 SENTIMENT_CKPT = "sentiment.ckpt"
 SEQ2SEQ_CKPT = "seq2seq.ckpt"
 
 
-def _cli():
-    from . import cli
-    return cli
-
-
 def add_commands(sub):
     """Add the sequence subcommands to the ``chainrule`` parser's subparsers ``sub``."""
-    cli = _cli()
-    HF, pos_int, pos_float = cli._HelpFormatter, cli._positive_int, cli._positive_float
+    HF, pos_int, pos_float = HelpFormatter, positive_int, positive_float
 
     # -- train-char ---------------------------------------------------------------------------------
     c = sub.add_parser(
@@ -54,7 +47,7 @@ def add_commands(sub):
     m.add_argument("--embedding-dim", type=pos_int, default=64, help="character embedding size")
     m.add_argument("--hidden", type=pos_int, default=128, help="hidden units per layer")
     m.add_argument("--layers", type=pos_int, default=1, help="stacked recurrent layers")
-    m.add_argument("--dropout", type=_unit_interval, default=0.0, help="dropout between layers")
+    m.add_argument("--dropout", type=unit_interval, default=0.0, help="dropout between layers")
     o = c.add_argument_group("training")
     o.add_argument("--epochs", type=pos_int, default=20, help="passes over the text")
     o.add_argument("--seq-len", type=pos_int, default=64,
@@ -62,10 +55,10 @@ def add_commands(sub):
     o.add_argument("--batch-size", type=pos_int, default=32, help="parallel streams of text")
     o.add_argument("--lr", type=pos_float, default=2e-3, help="Adam learning rate")
     o.add_argument("--clip", type=pos_float, default=5.0, help="gradient-norm clipping threshold")
-    o.add_argument("--val-fraction", type=_unit_interval, default=0.1,
+    o.add_argument("--val-fraction", type=unit_interval, default=0.1,
                    help="share of the text (its end) held out for validation")
     o.add_argument("--seed", type=int, default=0, help="seed for initialisation and offsets")
-    o.add_argument("--sample-length", type=_nonneg_int, default=200,
+    o.add_argument("--sample-length", type=nonneg_int, default=200,
                    help="characters of the sample printed at the end (0: none)")
     o.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     c.set_defaults(func=cmd_train_char)
@@ -79,10 +72,10 @@ def add_commands(sub):
                     "likely ones (--top-k 1: greedy, the same text every time).",
         formatter_class=HF)
     g.add_argument("checkpoint", metavar="CHECKPOINT", help="char_rnn.ckpt, or the train-char --out DIR")
-    g.add_argument("--length", type=_nonneg_int, default=300, help="characters to generate")
+    g.add_argument("--length", type=nonneg_int, default=300, help="characters to generate")
     g.add_argument("--temperature", type=pos_float, default=1.0,
                    help="< 1: safer, more repetitive; > 1: more surprising")
-    g.add_argument("--top-k", type=_nonneg_int, default=0,
+    g.add_argument("--top-k", type=nonneg_int, default=0,
                    help="sample among the k most likely characters only (0: all)")
     g.add_argument("--prime", default=None,
                    help="text to start from (default: the first character of the training text)")
@@ -101,9 +94,9 @@ def add_commands(sub):
         formatter_class=HF)
     s.add_argument("train", metavar="TRAIN", help="CSV/TSV file of (text, label) rows")
     s.add_argument("--test", metavar="TEST", help="a separate test file in the same format")
-    s.add_argument("--test-fraction", type=cli._fraction, default=0.2,
+    s.add_argument("--test-fraction", type=fraction, default=0.2,
                    help="without --test: the share of TRAIN held out for the test")
-    s.add_argument("--val-fraction", type=_unit_interval, default=0.1,
+    s.add_argument("--val-fraction", type=unit_interval, default=0.1,
                    help="share of the training rows used for per-epoch validation (0: none)")
     s.add_argument("--text-column", default=None, help="name or index of the text column")
     s.add_argument("--label-column", default=None, help="name or index of the label column")
@@ -114,7 +107,7 @@ def add_commands(sub):
     m.add_argument("--embedding-dim", type=pos_int, default=32, help="word embedding size")
     m.add_argument("--hidden", type=pos_int, default=64, help="hidden units")
     m.add_argument("--bidirectional", action="store_true", help="read the texts both ways")
-    m.add_argument("--dropout", type=_unit_interval, default=0.0, help="dropout before the classifier")
+    m.add_argument("--dropout", type=unit_interval, default=0.0, help="dropout before the classifier")
     o = s.add_argument_group("training")
     o.add_argument("--epochs", type=pos_int, default=10, help="passes over the training rows")
     o.add_argument("--batch-size", type=pos_int, default=32, help="texts per step")
@@ -173,7 +166,7 @@ def add_commands(sub):
     n.add_argument("--lr", type=pos_float, default=3e-3,
                    help="Adam learning rate, with cosine decay to lr/50")
     n.add_argument("--clip", type=pos_float, default=1.0, help="gradient-norm clipping threshold")
-    n.add_argument("--val-fraction", type=_unit_interval, default=0.0,
+    n.add_argument("--val-fraction", type=unit_interval, default=0.0,
                    help="share of the training set used for per-epoch validation (0: none)")
     n.add_argument("--seed", type=int, default=0, help="seed for initialisation and shuffling")
     n.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
@@ -196,56 +189,11 @@ def add_commands(sub):
     f.set_defaults(func=cmd_gradient_flow)
 
 
-# -- helpers ----------------------------------------------------------------------------------------
-
-def _checkpoint_path(target, name):
-    if os.path.isdir(target):
-        path = os.path.join(target, name)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{target} holds no {name}")
-        return path
-    if not os.path.exists(target):
-        raise FileNotFoundError(f"no such checkpoint: {target}")
-    return target
-
-
-def _bar(total, desc, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, unit="chunk", file=sys.stderr)
-
-
-def _epoch_printer(epochs):
-    """A callback printing one line per epoch: loss, accuracy (and validation), time."""
-    from .train import LambdaCallback
-
-    def show(epoch, logs):
-        parts = [f"{k}={logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
-                 if k in logs]
-        print(f"epoch {epoch + 1}/{epochs}  " + "  ".join(parts) + f"  ({logs.get('time', 0):.1f} s)",
-              flush=True)
-    return LambdaCallback(on_epoch_end=show)
-
-
-def _write_history(path, history):
-    keys = [k for k in history if history[k]]
-    n = max(len(history[k]) for k in keys)
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["epoch"] + keys)
-        for i in range(n):
-            w.writerow([i + 1] + [f"{history[k][i]:.6g}" for k in keys])
-
-
 # -- train-char / generate --------------------------------------------------------------------------
 
 def cmd_train_char(args):
-    from .data.text import read_text
-    from .applications.text_generation import sample, save_char_rnn, train_char_rnn
+    from ..data.text import read_text
+    from ..applications.text_generation import sample, save_char_rnn, train_char_rnn
 
     text = read_text(args.textfile)
     os.makedirs(args.out, exist_ok=True)
@@ -260,7 +208,7 @@ def cmd_train_char(args):
 
     def progress(i, n, loss):
         if bar["b"] is None:
-            bar["b"] = _bar(n, "train-char", args.progress)
+            bar["b"] = progress_bar(n, "train-char", args.progress)
         if bar["b"] is not None:
             bar["b"].update(1)
             bar["b"].set_postfix(loss=f"{loss:.3f}", refresh=False)
@@ -278,9 +226,9 @@ def cmd_train_char(args):
         save_char_rnn(ckpt, state["model"], state["vocab"], start=text[0], source=args.textfile,
                       settings=settings, epoch=epoch + 1, history=history)
 
-    from .data.text import CharVocabulary
-    from .models.char_rnn import CharRNN
-    from . import manual_seed
+    from ..data.text import CharVocabulary
+    from ..models.char_rnn import CharRNN
+    from .. import manual_seed
     vocab = CharVocabulary.build(text)
     manual_seed(args.seed)
     model = CharRNN(len(vocab), args.embedding_dim, args.hidden, args.layers, args.dropout, args.cell)
@@ -291,7 +239,7 @@ def cmd_train_char(args):
                    batch_size=args.batch_size, lr=args.lr, clip=args.clip,
                    val_fraction=args.val_fraction, seed=args.seed, on_epoch_end=on_epoch_end,
                    progress=progress)
-    _write_history(os.path.join(args.out, "history.csv"), history)
+    write_history(os.path.join(args.out, "history.csv"), history)
     print(f"trained in {time.perf_counter() - t0:.1f} s")
     if history["val_loss"]:
         v = history["val_loss"][-1]
@@ -305,9 +253,9 @@ def cmd_train_char(args):
 
 
 def cmd_generate(args):
-    from .applications.text_generation import load_char_rnn, sample
+    from ..applications.text_generation import load_char_rnn, sample
 
-    path = _checkpoint_path(args.checkpoint, CHAR_CKPT)
+    path = named_checkpoint(args.checkpoint, CHAR_CKPT)
     model, vocab, meta = load_char_rnn(path)
     prime = args.prime if args.prime is not None else meta.get("start") or vocab.token(0)
     text = sample(model, vocab, prime, args.length, temperature=args.temperature,
@@ -318,26 +266,20 @@ def cmd_generate(args):
 
 # -- sentiment --------------------------------------------------------------------------------------
 
-def _col(spec):
-    if spec is None:
-        return None
-    return int(spec) if spec.lstrip("-").isdigit() else spec
-
-
 def cmd_sentiment(args):
-    from . import manual_seed, optim, save
-    from .data import train_val_split
-    from .data.text import Vocabulary, read_labeled_text, tokenize
-    from .models.sequence import SequenceClassifier
-    from .train import Trainer
+    from .. import manual_seed, optim, save
+    from ..data import train_val_split
+    from ..data.text import Vocabulary, read_labeled_text, tokenize
+    from ..models.sequence import SequenceClassifier
+    from ..train import Trainer
 
-    texts, labels, classes = read_labeled_text(args.train, text_column=_col(args.text_column),
-                                               label_column=_col(args.label_column))
+    texts, labels, classes = read_labeled_text(args.train, text_column=column(args.text_column),
+                                               label_column=column(args.label_column))
     if len(classes) < 2:
         raise ValueError(f"{args.train}: all rows have the label {classes[0]!r}; need two classes")
     if args.test:
-        te_texts, y_te, _ = read_labeled_text(args.test, text_column=_col(args.text_column),
-                                              label_column=_col(args.label_column), classes=classes)
+        te_texts, y_te, _ = read_labeled_text(args.test, text_column=column(args.text_column),
+                                              label_column=column(args.label_column), classes=classes)
         tr_idx = np.arange(len(texts))
         y_tr = labels
     else:
@@ -372,7 +314,7 @@ def cmd_sentiment(args):
                       scheduler=optim.CosineAnnealingLR(opt, T_max=args.epochs, eta_min=args.lr / 20))
     t0 = time.perf_counter()
     trainer.fit((X_tr, y_tr), epochs=args.epochs, val_data=val, batch_size=args.batch_size,
-                seed=args.seed, progress=args.progress, callbacks=[_epoch_printer(args.epochs)])
+                seed=args.seed, progress=args.progress, callbacks=[epoch_printer(args.epochs)])
     print(f"trained in {time.perf_counter() - t0:.1f} s")
     res = trainer.evaluate((X_te, y_te))
     if args.out:
@@ -383,7 +325,7 @@ def cmd_sentiment(args):
         print(f"checkpoint: {path}")
     if args.predict:
         model.eval()
-        from .autograd import no_grad
+        from ..autograd import no_grad
         ids, _ = vocab.encode_batch([tokenize(t) for t in args.predict], max_len=args.max_len)
         with no_grad():
             p = model(ids).softmax(axis=1).data
@@ -398,9 +340,9 @@ def cmd_sentiment(args):
 # -- seq2seq ----------------------------------------------------------------------------------------
 
 def cmd_seq2seq(args):
-    from . import manual_seed, save
-    from .models.seq2seq import Seq2Seq
-    from .applications.seq2seq import build_vocabs, exact_match_accuracy, make_task, train_seq2seq
+    from .. import manual_seed, save
+    from ..models.seq2seq import Seq2Seq
+    from ..applications.seq2seq import build_vocabs, exact_match_accuracy, make_task, train_seq2seq
 
     if args.min_len > args.max_len:
         raise ValueError(f"--min-len {args.min_len} is larger than --max-len {args.max_len}")
@@ -444,11 +386,11 @@ def cmd_seq2seq(args):
 # -- mnist1d-seq ------------------------------------------------------------------------------------
 
 def cmd_mnist1d_seq(args):
-    from . import manual_seed, optim
-    from .data import train_val_split
-    from .data.datasets import mnist1d
-    from .models.sequence import TDNN, GRUClassifier
-    from .train import Trainer
+    from .. import manual_seed, optim
+    from ..data import train_val_split
+    from ..data.datasets import mnist1d
+    from ..models.sequence import TDNN, GRUClassifier
+    from ..train import Trainer
 
     X_tr, y_tr, X_te, y_te = mnist1d()
     val = None
@@ -469,7 +411,7 @@ def cmd_mnist1d_seq(args):
                       scheduler=optim.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 50))
     t0 = time.perf_counter()
     trainer.fit((X_tr, y_tr), epochs=epochs, val_data=val, batch_size=args.batch_size,
-                seed=args.seed, progress=args.progress, callbacks=[_epoch_printer(epochs)])
+                seed=args.seed, progress=args.progress, callbacks=[epoch_printer(epochs)])
     print(f"trained in {time.perf_counter() - t0:.1f} s")
     res = trainer.evaluate((X_te, y_te))
     print(f"test_loss={res['loss']:.4f}")
@@ -480,7 +422,7 @@ def cmd_mnist1d_seq(args):
 # -- gradient-flow ----------------------------------------------------------------------------------
 
 def cmd_gradient_flow(args):
-    from .viz.gradient_flow import plot_gradient_flow
+    from ..viz.gradient_flow import plot_gradient_flow
 
     d = plot_gradient_flow(args.out, seq_len=args.seq_len, hidden_size=args.hidden,
                            clip_steps=args.clip_steps, max_norm=args.max_norm, seed=args.seed,

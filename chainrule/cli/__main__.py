@@ -1,0 +1,6 @@
+"""``python -m chainrule.cli``: the ``chainrule`` command."""
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,112 @@
+"""What every family of ``chainrule`` subcommands uses: the help formatter, strict argument
+types, checkpoint-path resolution, progress bars and per-epoch lines, history and CSV writing.
+
+The argument types each parse a number and check its range, with one clear message (argparse
+prints it as 'argument --epochs: expected a positive integer, got 0')."""
+import argparse
+import csv
+import os
+import sys
+
+from ..train.experiment import checkpoint_path     # RUN_DIR -> its best (or last) checkpoint
+
+__all__ = ["number", "positive_int", "nonneg_int", "positive_float", "fraction", "unit_interval",
+           "HelpFormatter", "with_default", "checkpoint_path", "named_checkpoint", "column",
+           "progress_bar", "epoch_printer", "write_history", "csv_cell"]
+
+
+def number(kind, ok, what):
+    """An argparse ``type=`` that converts with ``kind`` (int/float) and accepts values with ``ok``."""
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return v
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+positive_int = number(int, lambda v: v >= 1, "a positive integer")
+nonneg_int = number(int, lambda v: v >= 0, "a non-negative integer")
+positive_float = number(float, lambda v: v > 0, "a positive number")
+fraction = number(float, lambda v: 0 < v < 1, "a fraction between 0 and 1")
+unit_interval = number(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, but not for on/off flags ('--no-progress (default: True)' reads backwards) or
+    options whose default is None (their help says what happens, see ``with_default``)."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0 or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def with_default(help, value):
+    """``help`` ending in '(default: VALUE)' as HelpFormatter writes it, for an option whose
+    argparse default is None because its default lives elsewhere (a recipe table)."""
+    shown = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+    return f"{help} (default: {shown})"
+
+
+def named_checkpoint(target, name):
+    """``target`` if it is a file, else the file ``name`` in the directory ``target``."""
+    if os.path.isdir(target):
+        path = os.path.join(target, name)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{target} holds no {name}")
+        return path
+    if not os.path.exists(target):
+        raise FileNotFoundError(f"no such checkpoint: {target}")
+    return target
+
+
+def column(spec):
+    """A column given on the command line: its index if it is a number, else its name (or None)."""
+    if spec is None:
+        return None
+    return int(spec) if spec.lstrip("-").isdigit() else spec
+
+
+def progress_bar(total, desc, enabled):
+    """A tqdm bar on stderr, or None when disabled or tqdm is missing."""
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, unit="chunk", file=sys.stderr)
+
+
+def epoch_printer(epochs):
+    """A callback printing one line per epoch: loss, accuracy (and validation), time."""
+    from ..train import LambdaCallback
+
+    def show(epoch, logs):
+        parts = [f"{k}={logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                 if k in logs]
+        print(f"epoch {epoch + 1}/{epochs}  " + "  ".join(parts) + f"  ({logs.get('time', 0):.1f} s)",
+              flush=True)
+    return LambdaCallback(on_epoch_end=show)
+
+
+def write_history(path, history):
+    """history.csv: one row per epoch, a column per non-empty list of ``history``."""
+    keys = [k for k in history if history[k]]
+    n = max(len(history[k]) for k in keys)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["epoch"] + keys)
+        for i in range(n):
+            w.writerow([i + 1] + [f"{history[k][i]:.6g}" for k in keys])
+
+
+def csv_cell(s):
+    """``s`` as one CSV cell (quoted when it holds a comma, a quote or a newline)."""
+    s = str(s)
+    return '"' + s.replace('"', '""') + '"' if any(ch in s for ch in ',"\n') else s
