@@ -31,7 +31,8 @@ def fit_captioner(model, data, vocab, epochs=30, batch_size=64, lr=3e-3, weight_
 
     def eval_fn(model, epoch):
         scores.clear()
-        if val_data is not None and eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+        due = eval_every and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs)
+        if val_data is not None and due:
             scores.update(evaluate_captioner(model, val_data, vocab, beam_size=beam_size))
             history["val"].append((epoch + 1, dict(scores)))
         return {"val_" + k: v for k, v in scores.items()}

@@ -121,7 +121,8 @@ def train_seq2seq(model, pairs, src_vocab, tgt_vocab, epochs=10, batch_size=64, 
         eval_fn = lambda m, epoch: {  # noqa: E731
             "val_exact_match": exact_match_accuracy(m, val_pairs, src_vocab, tgt_vocab)}
     keys = ("loss", "lr") + (("val_exact_match",) if val_pairs is not None else ()) + ("time",)
-    trainer = Trainer(model, opt, scheduler=sched, clip_grad_norm=clip, compute_loss=_teacher_forced_loss)
+    trainer = Trainer(model, opt, scheduler=sched, clip_grad_norm=clip,
+                      compute_loss=_teacher_forced_loss)
     report = [LambdaCallback(on_epoch_end=on_epoch_end, keys=keys)] if on_epoch_end else []
     trainer.fit(encode_pairs(pairs, src_vocab, tgt_vocab), epochs=int(epochs), batch_size=batch_size,
                 seed=seed, progress=False, eval_fn=eval_fn, callbacks=report)

@@ -229,7 +229,8 @@ class Trainer:
             rng0 = backend.get_rng_state()
         dtype = _model_dtype(self.model)
         loader = _loader(train_data, batch_size, shuffle, seed, "fit", dtype)
-        val_loader = _loader(val_data, max(batch_size, EVAL_BATCH_SIZE), False, None, "fit(val_data)", dtype)
+        val_loader = _loader(val_data, max(batch_size, EVAL_BATCH_SIZE), False, None,
+                             "fit(val_data)", dtype)
         if state is not None:
             try:
                 start = restore_training_state(

@@ -203,7 +203,8 @@ def test_epoch_log_writes_a_line_per_epoch_or_one_bar(capsys):
     trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1), compute_loss=masked_loss)
     lines = []
     line = lambda epoch, logs: f"loss {logs['loss']:.3f}"  # noqa: E731
-    trainer.fit((ids, tags, lengths), epochs=2, progress=False, callbacks=[EpochLog(line, log=lines.append)])
+    trainer.fit((ids, tags, lengths), epochs=2, progress=False,
+                callbacks=[EpochLog(line, log=lines.append)])
     assert [ln.split(" loss ")[0] for ln in lines] == ["epoch 1/2", "epoch 2/2"]
     assert lines[1].endswith(f"{trainer.history['loss'][1]:.3f}")
     trainer.fit((ids, tags, lengths), epochs=1, progress=False,
