@@ -1,4 +1,5 @@
-"""``chainrule train-char``, ``generate``, ``sentiment``, ``seq2seq``, ``mnist1d-seq``, ``gradient-flow``:
+"""The sequence subcommands: ``train-char``, ``generate``, ``sentiment``, ``seq2seq``,
+``mnist1d-seq`` and ``gradient-flow``:
 
     chainrule train-char input.txt --out runs/char          # character LM, truncated BPTT
     chainrule generate runs/char --length 500 --temperature 0.8 --top-k 10 --prime "The " --seed 1
@@ -17,6 +18,8 @@ import time
 
 import numpy as np
 
+from ..applications.sequence_classification import MNIST1D_DEFAULTS as MNIST1D
+from ..applications.sequence_classification import SENTIMENT_DEFAULTS as SENTIMENT
 from .common import (HelpFormatter, column, epoch_printer, fraction, named_checkpoint, nonneg_int,
                      positive_float, positive_int, progress_bar, unit_interval, write_history)
 
@@ -94,26 +97,34 @@ def add_commands(sub):
         formatter_class=HF)
     s.add_argument("train", metavar="TRAIN", help="CSV/TSV file of (text, label) rows")
     s.add_argument("--test", metavar="TEST", help="a separate test file in the same format")
-    s.add_argument("--test-fraction", type=fraction, default=0.2,
+    s.add_argument("--test-fraction", type=fraction, default=SENTIMENT["test_fraction"],
                    help="without --test: the share of TRAIN held out for the test")
-    s.add_argument("--val-fraction", type=unit_interval, default=0.1,
+    s.add_argument("--val-fraction", type=unit_interval, default=SENTIMENT["val_fraction"],
                    help="share of the training rows used for per-epoch validation (0: none)")
     s.add_argument("--text-column", default=None, help="name or index of the text column")
     s.add_argument("--label-column", default=None, help="name or index of the label column")
-    s.add_argument("--min-freq", type=pos_int, default=1, help="rarer words become <unk>")
-    s.add_argument("--max-len", type=pos_int, default=200, help="tokens kept per text")
+    s.add_argument("--min-freq", type=pos_int, default=SENTIMENT["min_freq"],
+                   help="rarer words become <unk>")
+    s.add_argument("--max-len", type=pos_int, default=SENTIMENT["max_len"], help="tokens kept per text")
     m = s.add_argument_group("model")
-    m.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent layer")
-    m.add_argument("--embedding-dim", type=pos_int, default=32, help="word embedding size")
-    m.add_argument("--hidden", type=pos_int, default=64, help="hidden units")
-    m.add_argument("--bidirectional", action="store_true", help="read the texts both ways")
-    m.add_argument("--dropout", type=unit_interval, default=0.0, help="dropout before the classifier")
+    m.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=SENTIMENT["cell"],
+                   help="recurrent layer")
+    m.add_argument("--embedding-dim", type=pos_int, default=SENTIMENT["embedding_dim"],
+                   help="word embedding size")
+    m.add_argument("--hidden", type=pos_int, default=SENTIMENT["hidden"], help="hidden units")
+    m.add_argument("--bidirectional", action="store_true", default=SENTIMENT["bidirectional"],
+                   help="read the texts both ways")
+    m.add_argument("--dropout", type=unit_interval, default=SENTIMENT["dropout"],
+                   help="dropout before the classifier")
     o = s.add_argument_group("training")
-    o.add_argument("--epochs", type=pos_int, default=10, help="passes over the training rows")
-    o.add_argument("--batch-size", type=pos_int, default=32, help="texts per step")
-    o.add_argument("--lr", type=pos_float, default=3e-3, help="Adam learning rate")
-    o.add_argument("--clip", type=pos_float, default=1.0, help="gradient-norm clipping threshold")
-    o.add_argument("--seed", type=int, default=0, help="seed for splits, initialisation, shuffling")
+    o.add_argument("--epochs", type=pos_int, default=SENTIMENT["epochs"],
+                   help="passes over the training rows")
+    o.add_argument("--batch-size", type=pos_int, default=SENTIMENT["batch_size"], help="texts per step")
+    o.add_argument("--lr", type=pos_float, default=SENTIMENT["lr"], help="Adam learning rate")
+    o.add_argument("--clip", type=pos_float, default=SENTIMENT["clip"],
+                   help="gradient-norm clipping threshold")
+    o.add_argument("--seed", type=int, default=SENTIMENT["seed"],
+                   help="seed for splits, initialisation, shuffling")
     o.add_argument("--out", metavar="DIR", help="write the model, vocabulary and classes here")
     o.add_argument("--predict", action="append", metavar="TEXT", default=[],
                    help="after training, classify this text (repeatable)")
@@ -157,18 +168,22 @@ def add_commands(sub):
                     "time-delay network (Conv1d layers with dilations 1, 2, 4, 8 over time, "
                     "average over time -> Linear). Ends with 'test_accuracy=<fraction>'.",
         formatter_class=HF)
-    n.add_argument("--model", choices=["gru", "tdnn"], default="gru", help="the architecture")
-    n.add_argument("--hidden", type=pos_int, default=128, help="GRU hidden units")
-    n.add_argument("--channels", type=pos_int, default=64, help="TDNN channels per layer")
-    n.add_argument("--epochs", type=pos_int, default=40,
+    n.add_argument("--model", choices=["gru", "tdnn"], default=MNIST1D["model"],
+                   help="the architecture")
+    n.add_argument("--hidden", type=pos_int, default=MNIST1D["hidden"], help="GRU hidden units")
+    n.add_argument("--channels", type=pos_int, default=MNIST1D["channels"],
+                   help="TDNN channels per layer")
+    n.add_argument("--epochs", type=pos_int, default=MNIST1D["epochs"],
                    help="passes over the training set")
-    n.add_argument("--batch-size", type=pos_int, default=64, help="signals per step")
-    n.add_argument("--lr", type=pos_float, default=3e-3,
+    n.add_argument("--batch-size", type=pos_int, default=MNIST1D["batch_size"], help="signals per step")
+    n.add_argument("--lr", type=pos_float, default=MNIST1D["lr"],
                    help="Adam learning rate, with cosine decay to lr/50")
-    n.add_argument("--clip", type=pos_float, default=1.0, help="gradient-norm clipping threshold")
-    n.add_argument("--val-fraction", type=unit_interval, default=0.0,
+    n.add_argument("--clip", type=pos_float, default=MNIST1D["clip"],
+                   help="gradient-norm clipping threshold")
+    n.add_argument("--val-fraction", type=unit_interval, default=MNIST1D["val_fraction"],
                    help="share of the training set used for per-epoch validation (0: none)")
-    n.add_argument("--seed", type=int, default=0, help="seed for initialisation and shuffling")
+    n.add_argument("--seed", type=int, default=MNIST1D["seed"],
+                   help="seed for initialisation and shuffling")
     n.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
     n.set_defaults(func=cmd_mnist1d_seq)
 
@@ -267,68 +282,40 @@ def cmd_generate(args):
 # -- sentiment --------------------------------------------------------------------------------------
 
 def cmd_sentiment(args):
-    from .. import manual_seed, optim, save
-    from ..data import train_val_split
-    from ..data.text import Vocabulary, read_labeled_text, tokenize
-    from ..models.sequence import SequenceClassifier
-    from ..train import Trainer
+    from .. import manual_seed
+    from ..applications.sequence_classification import (TEXT_SETTINGS, adam_cosine_trainer,
+                                                        classify_texts, prepare_texts,
+                                                        save_text_classifier, sentiment_model)
+    from ..data.text import read_labeled_text
 
-    texts, labels, classes = read_labeled_text(args.train, text_column=column(args.text_column),
-                                               label_column=column(args.label_column))
+    columns = dict(text_column=column(args.text_column), label_column=column(args.label_column))
+    texts, labels, classes = read_labeled_text(args.train, **columns)
     if len(classes) < 2:
         raise ValueError(f"{args.train}: all rows have the label {classes[0]!r}; need two classes")
+    test_texts = test_labels = None
     if args.test:
-        te_texts, y_te, _ = read_labeled_text(args.test, text_column=column(args.text_column),
-                                              label_column=column(args.label_column), classes=classes)
-        tr_idx = np.arange(len(texts))
-        y_tr = labels
-    else:
-        idx = np.arange(len(texts))
-        tr_idx, te_idx, y_tr, y_te = train_val_split(idx, labels, val_fraction=args.test_fraction,
-                                                     seed=args.seed, stratify=labels)
-        te_texts = [texts[i] for i in te_idx]
-    tr_texts = [texts[i] for i in tr_idx]
-    val = None
-    if args.val_fraction:
-        sub_tr, sub_val, y_tr, y_val = train_val_split(np.arange(len(tr_texts)), y_tr,
-                                                       val_fraction=args.val_fraction,
-                                                       seed=args.seed + 1, stratify=y_tr)
-        val_texts = [tr_texts[i] for i in sub_val]
-        tr_texts = [tr_texts[i] for i in sub_tr]
-    tr_tok = [tokenize(t) for t in tr_texts]
-    vocab = Vocabulary.build(tr_tok, min_freq=args.min_freq)
-    X_tr, _ = vocab.encode_batch(tr_tok, max_len=args.max_len)
-    X_te, _ = vocab.encode_batch([tokenize(t) for t in te_texts], max_len=args.max_len)
-    if args.val_fraction:
-        X_val, _ = vocab.encode_batch([tokenize(t) for t in val_texts], max_len=args.max_len)
-        val = (X_val, y_val)
-    print(f"{len(tr_texts)} training, {0 if val is None else len(val[1])} validation, "
-          f"{len(te_texts)} test texts; classes {classes}; vocabulary {len(vocab)} "
-          f"(<pad>, <unk>, {len(vocab) - 2} words)")
+        test_texts, test_labels, _ = read_labeled_text(args.test, classes=classes, **columns)
+    data = prepare_texts(texts, labels, test_texts, test_labels,
+                         **{k: getattr(args, k) for k in TEXT_SETTINGS})
+    print(data.describe(classes))
     manual_seed(args.seed)
-    model = SequenceClassifier(len(vocab), len(classes), args.embedding_dim, args.hidden,
-                               cell=args.cell, bidirectional=args.bidirectional,
-                               dropout=args.dropout, padding_idx=vocab.pad_index)
-    opt = optim.Adam(model.parameters(), lr=args.lr)
-    trainer = Trainer(model, opt, clip_grad_norm=args.clip,
-                      scheduler=optim.CosineAnnealingLR(opt, T_max=args.epochs, eta_min=args.lr / 20))
+    model = sentiment_model(data.vocab, len(classes), args.cell, args.embedding_dim, args.hidden,
+                            args.bidirectional, args.dropout)
+    trainer = adam_cosine_trainer(model, args.lr, args.epochs, args.clip,
+                                  eta_min=args.lr / SENTIMENT["eta_min_divisor"])
     t0 = time.perf_counter()
-    trainer.fit((X_tr, y_tr), epochs=args.epochs, val_data=val, batch_size=args.batch_size,
-                seed=args.seed, progress=args.progress, callbacks=[epoch_printer(args.epochs)])
+    trainer.fit((data.X_train, data.y_train), epochs=args.epochs, val_data=data.val,
+                batch_size=args.batch_size, seed=args.seed, progress=args.progress,
+                callbacks=[epoch_printer(args.epochs)])
     print(f"trained in {time.perf_counter() - t0:.1f} s")
-    res = trainer.evaluate((X_te, y_te))
+    res = trainer.evaluate((data.X_test, data.y_test))
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        path = os.path.join(args.out, SENTIMENT_CKPT)
-        save({"kind": "chainrule.sentiment", "config": model.config(), "classes": list(classes),
-              "vocab": vocab.state_dict(), "model": model.state_dict()}, path)
+        path = save_text_classifier(os.path.join(args.out, SENTIMENT_CKPT), model, data.vocab,
+                                    classes)
         print(f"checkpoint: {path}")
     if args.predict:
-        model.eval()
-        from ..autograd import no_grad
-        ids, _ = vocab.encode_batch([tokenize(t) for t in args.predict], max_len=args.max_len)
-        with no_grad():
-            p = model(ids).softmax(axis=1).data
+        p = classify_texts(model, data.vocab, args.predict, args.max_len)
         for t, row in zip(args.predict, p):
             k = int(row.argmax())
             print(f"{classes[k]}\t{row[k]:.3f}\t{t}")
@@ -386,34 +373,22 @@ def cmd_seq2seq(args):
 # -- mnist1d-seq ------------------------------------------------------------------------------------
 
 def cmd_mnist1d_seq(args):
-    from .. import manual_seed, optim
-    from ..data import train_val_split
-    from ..data.datasets import mnist1d
-    from ..models.sequence import TDNN, GRUClassifier
-    from ..train import Trainer
+    from .. import manual_seed
+    from ..applications.sequence_classification import (adam_cosine_trainer, mnist1d_data,
+                                                        mnist1d_model)
 
-    X_tr, y_tr, X_te, y_te = mnist1d()
-    val = None
-    if args.val_fraction:
-        X_tr, X_val, y_tr, y_val = train_val_split(X_tr, y_tr, val_fraction=args.val_fraction,
-                                                   seed=args.seed, stratify=y_tr)
-        val = (X_val, y_val)
+    (X_tr, y_tr), val, test = mnist1d_data(args.val_fraction, args.seed)
     manual_seed(args.seed)
-    if args.model == "gru":
-        model = GRUClassifier(1, args.hidden, 10)
-    else:
-        model = TDNN(1, 10, channels=args.channels)
-    epochs, lr = args.epochs, args.lr
-    print(f"mnist1d: {len(X_tr)} training, {len(X_te)} test signals of {X_tr.shape[1]} steps; "
+    model = mnist1d_model(args.model, args.hidden, args.channels)
+    print(f"mnist1d: {len(X_tr)} training, {len(test[0])} test signals of {X_tr.shape[1]} steps; "
           f"{args.model}: {model.num_parameters()} parameters")
-    opt = optim.Adam(model.parameters(), lr=lr)
-    trainer = Trainer(model, opt, clip_grad_norm=args.clip,
-                      scheduler=optim.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 50))
+    trainer = adam_cosine_trainer(model, args.lr, args.epochs, args.clip,
+                                  eta_min=args.lr / MNIST1D["eta_min_divisor"])
     t0 = time.perf_counter()
-    trainer.fit((X_tr, y_tr), epochs=epochs, val_data=val, batch_size=args.batch_size,
-                seed=args.seed, progress=args.progress, callbacks=[epoch_printer(epochs)])
+    trainer.fit((X_tr, y_tr), epochs=args.epochs, val_data=val, batch_size=args.batch_size,
+                seed=args.seed, progress=args.progress, callbacks=[epoch_printer(args.epochs)])
     print(f"trained in {time.perf_counter() - t0:.1f} s")
-    res = trainer.evaluate((X_te, y_te))
+    res = trainer.evaluate(test)
     print(f"test_loss={res['loss']:.4f}")
     print(f"test_accuracy={res['accuracy']:.4f}")
     return 0
