@@ -5,6 +5,19 @@ A long sequence (N, T, ...) is walked in chunks of k steps. The hidden state is 
 chunk, but detached at each boundary, so every backward pass runs through at most k steps and the
 graph of earlier chunks is never kept.
 
+Training runs on the one loop: a stateful ``Trainer`` over the chunks (``TBPTT`` for one sequence;
+``chainrule.applications.text_generation.train_char_rnn`` epoch by epoch):
+
+>>> def chunk_loss(model, batch, state):
+...     x, y = batch
+...     logits, state = model(x, state)
+...     return F.cross_entropy(logits.reshape(-1, V), y.reshape(-1)), state
+>>> chunks = [(xc, yc) for _, xc, yc in truncated_bptt_chunks(x, 32, y)]
+>>> Trainer(model, opt, compute_loss=chunk_loss, stateful=True, clip_grad_norm=5.0).fit(
+...     lambda epoch: chunks, epochs=10)
+
+``truncated_bptt`` walks the chunks with a step function of your own:
+
 >>> def step(x, y, state):                     # one chunk: forward, loss, backward, update
 ...     opt.zero_grad()
 ...     logits, state = model(x, state)
