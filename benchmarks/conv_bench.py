@@ -1,6 +1,7 @@
 """Micro-benchmark: one convolution's forward + backward, chainrule against PyTorch (CPU, float32),
 on LeNet-5's two convolutions (batch 64), and the second one with its 2x2 max pooling (run as one
-op, ``ConvMaxPool2d``, as nn.Sequential does), timed in alternating rounds in one process.
+op, ``ConvMaxPool2d``, as the fast path runs it in nn.Sequential), timed in alternating rounds in
+one process.
 
     python benchmarks/conv_bench.py [--rounds 7] [--reps 50]
 
@@ -20,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import chainrule as cr  # noqa: E402
 from chainrule.nn import functional as F  # noqa: E402
-from chainrule.ops.conv import ConvMaxPool2d  # noqa: E402
+from chainrule.fast.conv import ConvMaxPool2d  # noqa: E402
 
 SHAPES = [
     # name, x shape, weight shape, padding, input needs grad, 2x2 max pooling after

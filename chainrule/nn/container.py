@@ -1,46 +1,22 @@
 """Containers: Sequential, ModuleList, ModuleDict."""
 from collections import OrderedDict
 
-from .activation import ReLU
-from .conv import Conv2d
+from .. import fast
 from .module import Module
-from .pool import MaxPool1d, MaxPool2d
 
 
-_MAX_POOLS = (MaxPool2d, MaxPool1d)
-
-
-def _fusions(layers):
-    """{index: (kind, span)}: where a run of layers starting at index can run fused (see
-    Sequential). Runs may overlap; forward takes the first that applies."""
-    found = {}
-    for i in range(len(layers) - 1):
-        a, b = type(layers[i]), type(layers[i + 1])
-        c = type(layers[i + 2]) if i + 2 < len(layers) else None
-        if a is Conv2d and b is MaxPool2d:
-            found[i] = ("conv_pool", 2)
-        elif a is Conv2d and b is ReLU and c is MaxPool2d:
-            found[i] = ("conv_relu_pool", 3)
-        elif a is ReLU and b in _MAX_POOLS:
-            found[i] = ("relu_pool", 2)
-    return found
+def run_layers(seq, x):
+    """The reference forward of a Sequential: its layers one after the other."""
+    for layer in seq._layers:
+        x = layer(x)
+    return x
 
 
 class Sequential(Module):
     """Layers applied one after the other: ``Sequential(Linear(64, 128), ReLU(), Linear(128, 10))``.
 
-    Two exact rewrites, each skipped when one of its layers has forward hooks (hooks always see
-    the layers' own outputs):
-
-    * a ``ReLU`` directly followed by a max pooling runs as the pooling, then the ReLU. Max
-      pooling commutes with the ReLU (max relu(x) = relu(max x), and the gradient reaches the
-      same input or is zero either way), so outputs and gradients are identical, while the ReLU
-      touches k*k times fewer values (LeNet-5 step: ~6% faster);
-    * a ``Conv2d`` followed by ``MaxPool2d(2)`` (stride 2, no padding), with or without a ReLU
-      between them, runs as one op, ``Conv2d.forward_pooled`` (then the ReLU): the same values
-      and gradients bit for bit, with the pooling done in the convolution's internal layout.
-      It applies where that layout is batch-innermost (small feature maps, e.g. LeNet-5's
-      second convolution).
+    The fast path (on by default) may run some layer patterns fused, with the same outputs
+    and gradients: see ``chainrule/fast/fusion.py``; ``chainrule.fast.disabled()`` turns it off.
     """
 
     def __init__(self, *layers):
@@ -58,32 +34,11 @@ class Sequential(Module):
     def _refresh(self):
         layers = [m for m in self._modules.values() if m is not None]
         self.__dict__["_layers"] = layers
-        self.__dict__["_fused"] = _fusions(layers)
 
     def forward(self, x):
-        layers, fused = self._layers, self._fused
-        if not fused:
-            for layer in layers:
-                x = layer(x)
-            return x
-        i, n = 0, len(layers)
-        while i < n:
-            layer = layers[i]
-            kind, span = fused.get(i, (None, 1))
-            if kind is not None and not any(m._forward_hooks for m in layers[i:i + span]):
-                if kind == "relu_pool":
-                    x = layer(layers[i + 1](x))   # the same values and gradients (class notes)
-                    i += 2
-                    continue
-                # the pooling's settings are read now: they may change after construction
-                y = layer.forward_pooled(x) if layers[i + span - 1]._2x2 else None
-                if y is not None:
-                    x = layers[i + 1](y) if kind == "conv_relu_pool" else y
-                    i += span
-                    continue
-            x = layer(x)
-            i += 1
-        return x
+        # the fast path plugs in here (chainrule/fast/__init__.py): run_layers, or the fusion
+        # pass that replaces it (chainrule/fast/fusion.py)
+        return fast.use(run_layers, x)(self, x)
 
     def append(self, module):
         self.add_module(str(len(self._modules)), module)

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, fast
 from ..autograd import Tensor
 from ..ops import conv as _conv
 from . import init
@@ -18,7 +18,9 @@ from .parameter import Parameter
 
 
 def _data(x):
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    if isinstance(x, Tensor):
+        return x.data
+    return x if hasattr(x, "__array_namespace__") or hasattr(x, "ndim") else np.asarray(x)
 
 
 def _check_dtype(layer, xd, w):
@@ -43,7 +45,8 @@ def _conv_nd(n, name, input, weight, bias, stride, padding, dilation, groups):
     pads = _conv.resolve_padding(padding, kernel, stride, dilation, name)
     _conv.check_conv_args(name, np.shape(_data(input)), w.shape, stride, pads, dilation, groups)
     args = (input, weight) if bias is None else (input, weight, bias)
-    return _conv.Conv.apply(*args, stride=stride, padding=pads, dilation=dilation, groups=groups)
+    return fast.use(_conv.Conv, input).apply(*args, stride=stride, padding=pads, dilation=dilation,
+                                             groups=groups)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -204,8 +207,10 @@ class _ConvNd(Module):
     def forward(self, x):
         self._check(_data(x))
         args = (x, self.weight) if self.bias is None else (x, self.weight, self.bias)
-        return _conv.Conv.apply(*args, stride=self.stride, padding=self._pads,
-                                dilation=self.dilation, groups=self.groups)
+        # the fast path plugs in here: fast.use gives the reference op or its registered
+        # replacement (chainrule/fast/__init__.py); the arithmetic is the reference's
+        return fast.use(_conv.Conv, x).apply(*args, stride=self.stride, padding=self._pads,
+                                             dilation=self.dilation, groups=self.groups)
 
     def output_size(self, input_size):
         """The spatial output size for a spatial input size (H, W) / (L,), by the formula."""
@@ -253,23 +258,6 @@ class Conv2d(_ConvNd):
                  groups=1, bias=True, padding_mode="zeros", dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
                          bias, padding_mode, dtype=dtype)
-
-    def forward_pooled(self, x):
-        """``MaxPool2d(2)(self(x))`` as one op (``ops.conv.ConvMaxPool2d``: the same values and
-        gradients), or None where it would not be faster: large outputs, where the convolution
-        runs batch-outermost, or outputs smaller than one window. ``nn.Sequential`` calls it."""
-        xd = _data(x)
-        self._check(xd)
-        d = self.__dict__
-        if d.get("_pooled_shape") != xd.shape:
-            oh, ow = self.output_size(xd.shape[2:])
-            d["_pooled_ok"] = 2 <= min(oh, ow) and not _conv.batch_outermost(oh, ow)
-            d["_pooled_shape"] = xd.shape
-        if not d["_pooled_ok"]:
-            return None
-        args = (x, self.weight) if self.bias is None else (x, self.weight, self.bias)
-        return _conv.ConvMaxPool2d.apply(*args, stride=self.stride, padding=self._pads,
-                                         dilation=self.dilation, groups=self.groups)
 
 
 class Conv1d(_ConvNd):

@@ -2,6 +2,7 @@
 
 They hold no parameters; each checks its arguments when built and calls one op (``ops/pool.py``).
 """
+from .. import fast
 from ..ops import pool as _pool
 from .module import Module
 
@@ -35,7 +36,7 @@ class _PoolNd(Module):
         params = _pool.pool_params(self._label(), self.kernel_size, self.stride, self.padding,
                                    self.dilation, self.nd)
         self.__dict__["_name"] = self._label()
-        # 2x2 windows, stride 2, no padding: what ops.conv.ConvMaxPool2d fuses with a convolution
+        # 2x2 windows, stride 2, no padding: what fast.fusion may fuse with a convolution
         self.__dict__["_2x2"] = (self.nd == 2 and not self.ceil_mode
                                  and params == ((2, 2), (2, 2), (0, 0), (1, 1)))
 
@@ -65,9 +66,11 @@ class MaxPool2d(_PoolNd):
     nd = 2
 
     def forward(self, x):
-        return self.op.apply(x, kernel_size=self.kernel_size, stride=self.stride,
-                             padding=self.padding, dilation=self.dilation, ceil_mode=self.ceil_mode,
-                             name=self._name)
+        # the fast path plugs in here (chainrule/fast/__init__.py): the reference op or its
+        # registered replacement
+        return fast.use(self.op, x).apply(x, kernel_size=self.kernel_size, stride=self.stride,
+                                          padding=self.padding, dilation=self.dilation,
+                                          ceil_mode=self.ceil_mode, name=self._name)
 
 
 class MaxPool1d(MaxPool2d):

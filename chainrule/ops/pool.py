@@ -4,15 +4,16 @@ Everything works on (N, C, H, W); 1-D pooling views (N, C, L) as (N, C, 1, L). N
 batch or over output positions. Both pools are separable: a pass along W over the kw kernel
 offsets (each a strided view of the padded input), then a pass along H over the kh offsets, so a
 kh x kw window costs (kh - 1) + (kw - 1) whole-array operations. Max pooling keeps, per pass, the
-offset of the first maximum (uint8) for backward; 2x2 / stride 2 (LeNet's pools) has its own path
-on the four window corners. Output sizes follow PyTorch:
+offset of the first maximum (uint8) for backward. (2x2 / stride 2, LeNet's pools, has a faster path
+in ``chainrule/fast/pool.py``.) Output sizes follow PyTorch:
 
     out = floor((in + 2 p - d (k - 1) - 1) / s) + 1        (ceil instead of floor with ceil_mode,
                                                             dropping a last window that would
                                                             start in the right padding)
 """
-import numpy as np
+import numpy as np        # index arithmetic and dtype constants; array math uses the data's xp
 
+from .. import backend
 from ..autograd import Function
 
 
@@ -101,7 +102,7 @@ def _pad(x, ph, pw, Hn, Wn, fill):
     if ph == 0 and pw == 0 and Hn <= H and Wn <= W:
         return x[:, :, :Hn, :Wn]
     hc, wc = min(H, Hn - ph), min(W, Wn - pw)
-    buf = np.empty((N, C, Hn, Wn), dtype=x.dtype)
+    buf = backend.array_namespace(x).empty((N, C, Hn, Wn), dtype=x.dtype)
     buf[:, :, ph:ph + hc, pw:pw + wc] = x[:, :, :hc, :wc]
     buf[:, :, :ph] = fill
     buf[:, :, ph + hc:] = fill
@@ -110,11 +111,11 @@ def _pad(x, ph, pw, Hn, Wn, fill):
     return buf
 
 
-def _grad_buffer(shape, ph, pw, Hn, Wn, dtype):
+def _grad_buffer(xp, shape, ph, pw, Hn, Wn, dtype):
     """A zeroed gradient buffer over the padded input; returns two views of it: the region the
     windows cover and the region that maps back to the input (the input's gradient)."""
     N, C, H, W = shape
-    buf = np.zeros((N, C, max(Hn, ph + H), max(Wn, pw + W)), dtype=dtype)
+    buf = xp.zeros((N, C, max(Hn, ph + H), max(Wn, pw + W)), dtype=dtype)
     return buf[:, :, :Hn, :Wn], buf[:, :, ph:ph + H, pw:pw + W]
 
 
@@ -144,7 +145,7 @@ def _spread(parts, s, d, out, axis):
             n = o + max(q for q, _ in items) - q0
             shape = list(parts[0].shape)
             shape[axis] = n
-            acc = np.zeros(shape, dtype=parts[0].dtype)
+            acc = backend.array_namespace(parts[0]).zeros(shape, dtype=parts[0].dtype)
             for q, part in items:
                 v = acc[at(slice(q - q0, q - q0 + o))]
                 v += part
@@ -154,56 +155,6 @@ def _spread(parts, s, d, out, axis):
 
 
 # -- max pooling ----------------------------------------------------------------------------------------
-def _corners(a, axis, ho, wo):
-    """The four corner views (top-left, top-right, bottom-left, bottom-right) of the 2x2 /
-    stride-2 windows of ``a``, whose spatial axes are ``axis`` and ``axis + 1``; (ho, wo) windows."""
-    lead = (slice(None),) * axis
-    r0, c0 = slice(0, 2 * ho, 2), slice(0, 2 * wo, 2)
-    r1, c1 = slice(1, 2 * ho, 2), slice(1, 2 * wo, 2)
-    return a[lead + (r0, c0)], a[lead + (r0, c1)], a[lead + (r1, c0)], a[lead + (r1, c1)]
-
-
-def max_pool_2x2(x, axis, need, gather):
-    """2x2 / stride-2 max pooling over the axes ``axis``, ``axis + 1`` of ``x`` (floor mode).
-
-    Returns the maxima and, when ``need``, the masks ``max_pool_2x2_backward`` takes. ``gather``
-    copies the corners out first (faster when their innermost axis is strided); without it the
-    corner views of ``x`` are overwritten. Strict comparisons pick the first maximum in window
-    order (top-left, top-right, bottom-left, bottom-right), as PyTorch does.
-    """
-    a, b, c, e = _corners(x, axis, x.shape[axis] // 2, x.shape[axis + 1] // 2)
-    if gather:
-        a, b, c, e = a.copy(), b.copy(), c.copy(), e.copy()
-    masks = None
-    if need:
-        right, lower = b > a, e > c
-    np.maximum(a, b, out=a)          # top row's maximum
-    np.maximum(c, e, out=c)          # bottom row's maximum
-    if need:
-        masks = (right, lower, c > a)
-    return np.maximum(a, c, out=a), masks
-
-
-def max_pool_2x2_backward(g, masks, shape, axis):
-    """The input gradient (``shape``) of ``max_pool_2x2``: each window's gradient ``g`` goes to
-    the corner that held its maximum, zeros elsewhere. Arithmetic on contiguous arrays, then one
-    copy per corner."""
-    ho, wo = g.shape[axis], g.shape[axis + 1]
-    exact = shape[axis] == 2 * ho and shape[axis + 1] == 2 * wo
-    gx = (np.empty if exact else np.zeros)(shape, dtype=g.dtype)
-    ga, gb, gc, ge = _corners(gx, axis, ho, wo)
-    right, lower, bottom = masks
-    low = g * bottom                 # windows whose maximum is in the bottom row
-    top = g - low                    # exact: g - g = 0 and g - 0 = g
-    t = top * right
-    gb[...] = t
-    ga[...] = np.subtract(top, t, out=top)
-    np.multiply(low, lower, out=t)
-    ge[...] = t
-    gc[...] = np.subtract(low, t, out=low)
-    return gx
-
-
 class _MaxPool(Function):
     """Max pooling; the gradient goes to the element that held the maximum (the first one in window
     order, row by row, on ties, as in PyTorch)."""
@@ -219,21 +170,13 @@ class _MaxPool(Function):
             k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
         x4, Ho, Wo, Hn, Wn = _setup(x, n, self.fn, name, k, s, p, d, ceil_mode)
         self.shape, self.geom = x4.shape, (k, s, p, d, Ho, Wo, Hn, Wn)
-        need = self.needs_input_grad[0]
-        self.fast = fast = (k == (2, 2) and s == (2, 2) and p == (0, 0) and d == (1, 1)
-                            and Hn <= x4.shape[2] and Wn <= x4.shape[3])
-        if fast:
-            # copy out the four corners of every window (a strided gather is ~2x cheaper than
-            # arithmetic on strided views, whose inner loops are only W_out long), then work on
-            # contiguous arrays: ~30x faster than reshape-then-max
-            out, self.masks = max_pool_2x2(x4, 2, need, gather=True)
-        else:
-            out = self._forward_general(x4, k, s, p, d, Ho, Wo, Hn, Wn, need)
+        out = self._forward_general(x4, k, s, p, d, Ho, Wo, Hn, Wn, self.needs_input_grad[0])
         return out[:, :, 0, :] if n == 1 else out
 
     def _forward_general(self, x, k, s, p, d, Ho, Wo, Hn, Wn, need):
         (kh, kw), (sh, sw), (dh, dw) = k, s, d
-        xp = _pad(x, p[0], p[1], Hn, Wn, -np.inf)
+        xp = backend.array_namespace(x)
+        xpad = _pad(x, p[0], p[1], Hn, Wn, -np.inf)
         itype = np.uint8 if max(k) < 256 else np.int32
         # Along W: each row segment's maximum and its first argmax; then along H. Window order is
         # row by row, so a row's first maximum, then the first row holding the overall maximum, is
@@ -242,31 +185,31 @@ class _MaxPool(Function):
         # strided are gathered first: one strided copy, then contiguous arithmetic, is faster
         # than arithmetic on the strided view.
         span = (Wo - 1) * sw + 1
-        rows = xp[..., 0:span:sw]
+        rows = xpad[..., 0:span:sw]
         iw = None
         if kw > 1:
             rows = rows.copy()
             if need:
-                iw = np.zeros(rows.shape, itype)
+                iw = xp.zeros(rows.shape, itype)
             for j in range(1, kw):
-                v = xp[..., j * dw:j * dw + span:sw]
+                v = xpad[..., j * dw:j * dw + span:sw]
                 if sw > 1:
                     v = v.copy()
                 if need:
-                    np.maximum(iw, (v > rows) * itype(j), out=iw)
-                np.maximum(rows, v, out=rows)
+                    xp.maximum(iw, (v > rows) * itype(j), out=iw)
+                xp.maximum(rows, v, out=rows)
         span = (Ho - 1) * sh + 1
         out = rows[:, :, 0:span:sh]
         ih = None
         if kh > 1:
             out = out.copy()
             if need:
-                ih = np.zeros(out.shape, itype)
+                ih = xp.zeros(out.shape, itype)
             for i in range(1, kh):
                 v = rows[:, :, i * dh:i * dh + span:sh]
                 if need:
-                    np.maximum(ih, (v > out) * itype(i), out=ih)
-                np.maximum(out, v, out=out)
+                    xp.maximum(ih, (v > out) * itype(i), out=ih)
+                xp.maximum(out, v, out=out)
         elif kw == 1:
             out = out.copy()        # a 1x1 window only subsamples: do not hand out a view of x
         self.iw, self.ih, self.rows_shape = iw, ih, rows.shape
@@ -279,19 +222,17 @@ class _MaxPool(Function):
         if n == 1:
             g = g[:, :, None, :]
         k, s, p, d, Ho, Wo, Hn, Wn = self.geom
-        if self.fast:
-            gx = max_pool_2x2_backward(g, self.masks, self.shape, 2)
-        else:
-            gx = self._backward_general(g, k, s, p, d, Ho, Wo, Hn, Wn)
+        gx = self._backward_general(g, k, s, p, d, Ho, Wo, Hn, Wn)
         return gx[:, :, 0, :] if n == 1 else gx
 
     def _backward_general(self, g, k, s, p, d, Ho, Wo, Hn, Wn):
         (kh, kw), (sh, sw), (dh, dw) = k, s, d
-        region, gx = _grad_buffer(self.shape, p[0], p[1], Hn, Wn, g.dtype)
+        xp = backend.array_namespace(g)
+        region, gx = _grad_buffer(xp, self.shape, p[0], p[1], Hn, Wn, g.dtype)
         # undo the H pass: each window's gradient to the row that held its maximum
         ih, iw = self.ih, self.iw
         parts = [g * (ih == i) for i in range(kh)] if kh > 1 else [g]
-        grows = np.zeros(self.rows_shape, dtype=g.dtype)
+        grows = xp.zeros(self.rows_shape, dtype=g.dtype)
         _spread(parts, sh, dh, grows, 2)
         # undo the W pass: each row segment's gradient to the column that held its maximum
         parts = [grows * (iw == j) for j in range(kw)] if kw > 1 else [grows]
@@ -339,19 +280,20 @@ class _AvgPool(Function):
             k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
         x4, Ho, Wo, Hn, Wn = _setup(x, n, self.fn, name, k, s, p, d, ceil_mode)
         H, W = x4.shape[2:]
+        xp = backend.array_namespace(x)
         if divisor_override is not None:
             if int(divisor_override) == 0:
                 raise ValueError(f"{_describe(name, self.fn, k, s, p, d, n)}: divisor_override "
                                  f"must not be zero")
-            inv = np.asarray(1.0 / divisor_override, dtype=x.dtype)
+            inv = 1.0 / divisor_override
         else:
             hp, hi = _avg_counts(H, Ho, k[0], s[0], p[0])
             wp, wi = _avg_counts(W, Wo, k[1], s[1], p[1])
             hc, wc = (hp, wp) if count_include_pad else (hi, wi)
             if (hc == k[0]).all() and (wc == k[1]).all():
-                inv = np.asarray(1.0 / (k[0] * k[1]), dtype=x.dtype)
+                inv = 1.0 / (k[0] * k[1])
             else:
-                inv = (1.0 / (hc[:, None] * wc[None, :])).astype(x.dtype)
+                inv = xp.asarray((1.0 / (hc[:, None] * wc[None, :])).astype(x.dtype))
         self.shape, self.geom, self.inv = x4.shape, (k, s, p, Ho, Wo, Hn, Wn), inv
         xp = _pad(x4, p[0], p[1], Hn, Wn, 0)
         (kh, kw), (sh, sw) = k, s
@@ -378,13 +320,14 @@ class _AvgPool(Function):
             g = g[:, :, None, :]
         (kh, kw), (sh, sw), p, Ho, Wo, Hn, Wn = self.geom
         N, C, H, W = self.shape
+        xp = backend.array_namespace(g)
         g = g * self.inv
         if (kh, kw) == (sh, sw) and p == (0, 0) and (H, W) == (Ho * kh, Wo * kw):
             # windows tile the input exactly: one broadcast copy
-            gx = np.broadcast_to(g[:, :, :, None, :, None], (N, C, Ho, kh, Wo, kw)).reshape(N, C, H, W)
+            gx = xp.broadcast_to(g[:, :, :, None, :, None], (N, C, Ho, kh, Wo, kw)).reshape(N, C, H, W)
         else:
-            region, gx = _grad_buffer(self.shape, p[0], p[1], Hn, Wn, g.dtype)
-            grows = np.zeros((N, C, Ho, Wn), dtype=g.dtype)
+            region, gx = _grad_buffer(xp, self.shape, p[0], p[1], Hn, Wn, g.dtype)
+            grows = xp.zeros((N, C, Ho, Wn), dtype=g.dtype)
             _spread([g] * kw, sw, 1, grows, 3)
             _spread([grows] * kh, sh, 1, region, 2)
         return gx[:, :, 0, :] if n == 1 else gx
@@ -450,10 +393,11 @@ class AdaptiveAvgPool2d(Function):
             pool.needs_input_grad = self.needs_input_grad
             return pool.forward(x, (H // Ho, W // Wo))
         self.pool = None
-        self.ah = ah = adaptive_matrix(H, Ho, x.dtype)          # (Ho, H)
-        self.aw = aw = adaptive_matrix(W, Wo, x.dtype)          # (Wo, W)
+        xp = backend.array_namespace(x)
+        self.ah = ah = xp.asarray(adaptive_matrix(H, Ho, x.dtype))          # (Ho, H)
+        self.aw = aw = xp.asarray(adaptive_matrix(W, Wo, x.dtype))          # (Wo, W)
         t = (x.reshape(-1, W) @ aw.T).reshape(N * C, H, Wo)
-        return np.matmul(ah, t).reshape(N, C, Ho, Wo)
+        return xp.matmul(ah, t).reshape(N, C, Ho, Wo)
 
     def backward(self, g):
         if not self.needs_input_grad[0]:
@@ -462,7 +406,7 @@ class AdaptiveAvgPool2d(Function):
             return self.pool.backward(g)
         N, C, H, W = self.shape
         ah, aw = self.ah, self.aw
-        t = np.matmul(ah.T, g.reshape(N * C, ah.shape[0], aw.shape[0]))   # (NC, H, Wo)
+        t = backend.array_namespace(g).matmul(ah.T, g.reshape(N * C, ah.shape[0], aw.shape[0]))
         return (t.reshape(-1, aw.shape[0]) @ aw).reshape(N, C, H, W)
 
 
@@ -479,6 +423,6 @@ class GlobalAvgPool2d(Function):
         if not self.needs_input_grad[0]:
             return None
         N, C, H, W = self.shape
-        gx = np.empty(self.shape, dtype=g.dtype)
-        gx[...] = (g * np.asarray(1.0 / (H * W), dtype=g.dtype))[:, :, None, None]
+        gx = backend.array_namespace(g).empty(self.shape, dtype=g.dtype)
+        gx[...] = (g * (1.0 / (H * W)))[:, :, None, None]
         return gx

@@ -10,12 +10,18 @@ from chainrule.nn import functional as F
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 from chainrule.ops import conv as C
+from chainrule.fast import conv as FC
 from helpers import check_against_torch
 
 @pytest.fixture(params=["batch_inner", "batch_outer"])
 def layout(request, monkeypatch):
-    """Run a test under both internal layouts of Conv (picked by output size in normal use)."""
-    monkeypatch.setattr(C, "OUTER_MIN_POSITIONS", 0 if request.param == "batch_outer" else 10 ** 9)
+    """Run a test under both layouts of Conv: the reference (batch outermost, ops/conv.py) and the
+    fast path's batch-innermost one (chainrule/fast/conv.py; picked by output size in normal use)."""
+    if request.param == "batch_outer":
+        monkeypatch.setattr(cr.fast, "_enabled", False)
+    else:
+        monkeypatch.setattr(cr.fast, "_enabled", True)
+        monkeypatch.setattr(FC, "OUTER_MIN_POSITIONS", 10 ** 9)
     return request.param
 
 
@@ -153,10 +159,10 @@ def test_layout_choice_by_output_size(rng):
                                ((3, 6, 14, 14), (16, 6, 5, 5), 0, False)]:
         check_against_torch(lambda x, w, b: F.conv2d(x, w, b, padding=pad),
                             lambda x, w, b: TF.conv2d(x, w, b, padding=pad), [xs, ws, (ws[0],)], fd=False)
-        fn = C.Conv()
+        fn = FC.FastConv()
         fn.needs_input_grad = (False, False, False)
         fn.forward(np.zeros(xs), np.zeros(ws), stride=(1, 1), padding=((pad, pad),) * 2, dilation=(1, 1))
-        assert fn.outer == outer
+        assert fn.inner == (not outer)
 
 
 def test_named_padding_modes_sizes():
