@@ -2,6 +2,7 @@
 ``config`` dict a checkpoint stores ({"kind": ..., **the constructor's arguments}), and rebuilt
 from that dict or from a checkpoint.
 
+    >>> from chainrule.train.recipes import train_settings
     >>> config = model_config(train_settings(), in_features=64, n_classes=10)
     >>> model = build_model(config)          # the MLP of `chainrule train`
 
