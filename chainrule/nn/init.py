@@ -1,8 +1,6 @@
 """Weight initialisers. Each fills a tensor in place from chainrule's global generator and returns it."""
 import math
 
-import numpy as np
-
 from .. import backend
 
 
@@ -16,7 +14,7 @@ def calculate_fan_in_and_fan_out(t):
     shape = t.shape
     if len(shape) < 2:
         raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, got {shape}")
-    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
 
 

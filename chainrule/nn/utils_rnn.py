@@ -8,6 +8,7 @@ last real step. The recurrent layers take ``lengths`` directly, so no packing is
 import numpy as np
 
 from ..autograd import Tensor
+from ..backend import array_namespace
 from ..ops import basic as _basic
 
 __all__ = ["pad_sequence", "lengths_to_mask", "last_step"]
@@ -33,19 +34,20 @@ def pad_sequence(sequences, batch_first=False, padding_value=0):
     if lengths.min() == 0:
         raise ValueError(f"pad_sequence: empty sequence at index {int(np.argmin(lengths))}")
     T = int(lengths.max())
-    dtype = np.result_type(*arrays)
+    xp = array_namespace(arrays[0])
+    dtype = xp.result_type(*arrays)
     if not any(isinstance(s, Tensor) and s.requires_grad for s in sequences):
-        out = np.full((len(arrays), T) + arrays[0].shape[1:], padding_value, dtype=dtype)
+        out = xp.full((len(arrays), T) + arrays[0].shape[1:], padding_value, dtype=dtype)
         for i, a in enumerate(arrays):
             out[i, :len(a)] = a
         if not batch_first:
-            out = np.ascontiguousarray(np.swapaxes(out, 0, 1))
+            out = xp.ascontiguousarray(out.swapaxes(0, 1))
         return Tensor(out), lengths
     rows = []
     for s, a in zip(sequences, arrays):
         s = s if isinstance(s, Tensor) else Tensor(a)
         if len(a) < T:
-            pad = Tensor(np.full((T - len(a),) + a.shape[1:], padding_value, dtype=dtype))
+            pad = Tensor(xp.full((T - len(a),) + a.shape[1:], padding_value, dtype=dtype))
             s = _basic.Concat.apply(s, pad, axis=0)
         rows.append(s)
     return _basic.Stack.apply(*rows, axis=0 if batch_first else 1), lengths

@@ -1,13 +1,12 @@
 """Activation functions, each stable for large |x| (no overflow for x = +-1000)."""
-import numpy as np
-
 from ..autograd import Function
+from ..backend import array_namespace
 
 
 class Sigmoid(Function):
     def forward(self, a):
         # 1 / (1 + e^-a) overflows e^-a for a << 0; the tanh form is exact and never overflows
-        self.y = y = 0.5 * np.tanh(0.5 * a) + 0.5
+        self.y = y = 0.5 * array_namespace(a).tanh(0.5 * a) + 0.5
         return y
 
     def backward(self, g):
@@ -17,7 +16,7 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     def forward(self, a):
-        self.y = y = np.tanh(a)
+        self.y = y = array_namespace(a).tanh(a)
         return y
 
     def backward(self, g):
@@ -27,7 +26,7 @@ class Tanh(Function):
 
 class ReLU(Function):
     def forward(self, a):
-        self.y = y = np.maximum(a, 0)
+        self.y = y = array_namespace(a).maximum(a, 0)
         return y
 
     def backward(self, g):
@@ -38,15 +37,15 @@ class LeakyReLU(Function):
     def forward(self, a, negative_slope=0.01):
         self.pos = pos = a > 0
         self.slope = negative_slope
-        return np.where(pos, a, a * negative_slope)
+        return array_namespace(a).where(pos, a, a * negative_slope)
 
     def backward(self, g):                       # slope 1 where a > 0, else negative_slope
-        return np.where(self.pos, g, g * self.slope)
+        return array_namespace(g).where(self.pos, g, g * self.slope)
 
 
 class Softmax(Function):
     def forward(self, a, axis=-1):
-        e = np.exp(a - a.max(axis=axis, keepdims=True))   # shift: exp never overflows
+        e = array_namespace(a).exp(a - a.max(axis=axis, keepdims=True))   # shift: exp never overflows
         self.y = y = e / e.sum(axis=axis, keepdims=True)
         self.axis = axis
         return y
@@ -58,10 +57,11 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     def forward(self, a, axis=-1):
+        xp = array_namespace(a)
         shifted = a - a.max(axis=axis, keepdims=True)
-        y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         self.y, self.axis = y, axis
         return y
 
     def backward(self, g):                       # dL/da = g - softmax * sum(g)
-        return g - np.exp(self.y) * g.sum(axis=self.axis, keepdims=True)
+        return g - array_namespace(g).exp(self.y) * g.sum(axis=self.axis, keepdims=True)

@@ -1,7 +1,29 @@
-"""Arithmetic with broadcasting, matrix products, reductions, shape and indexing ops."""
+"""Arithmetic with broadcasting, matrix products, reductions, shape and indexing ops.
+
+Array code takes its module from the data (``xp = array_namespace(x)``), so the same op runs on
+NumPy, CuPy or any array library with NumPy's interface; ``numpy`` itself is only used for facts
+about Python operands (their shape) and index types.
+"""
+from itertools import accumulate
+
 import numpy as np
 
 from ..autograd import Function
+from ..backend import array_namespace
+
+
+def _shape(a):
+    """The shape of an operand: an array's own, or NumPy's reading of a Python scalar or list."""
+    try:
+        return a.shape
+    except AttributeError:
+        return np.shape(a)
+
+
+def _namespace(a, b):
+    """The array module of a binary op whose operands may be a Python scalar and an array."""
+    xp = array_namespace(a)
+    return xp if hasattr(a, "shape") else array_namespace(b)
 
 
 def unbroadcast(grad, shape):
@@ -19,7 +41,7 @@ def unbroadcast(grad, shape):
 
 class Add(Function):
     def forward(self, a, b):
-        self.sa, self.sb = np.shape(a), np.shape(b)
+        self.sa, self.sb = _shape(a), _shape(b)
         return a + b
 
     def backward(self, g):                       # d(a+b)/da = d(a+b)/db = 1
@@ -30,7 +52,7 @@ class Add(Function):
 
 class Sub(Function):
     def forward(self, a, b):
-        self.sa, self.sb = np.shape(a), np.shape(b)
+        self.sa, self.sb = _shape(a), _shape(b)
         return a - b
 
     def backward(self, g):                       # d(a-b)/da = 1, d(a-b)/db = -1
@@ -47,8 +69,8 @@ class Mul(Function):
     def backward(self, g):                       # d(ab)/da = b, d(ab)/db = a
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
-        return (unbroadcast(g * b, np.shape(a)) if na else None,
-                unbroadcast(g * a, np.shape(b)) if nb else None)
+        return (unbroadcast(g * b, _shape(a)) if na else None,
+                unbroadcast(g * a, _shape(b)) if nb else None)
 
 
 class Div(Function):
@@ -59,8 +81,8 @@ class Div(Function):
     def backward(self, g):                       # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
-        ga = unbroadcast(g / b, np.shape(a)) if na else None
-        gb = unbroadcast(-g * a / (b * b), np.shape(b)) if nb else None
+        ga = unbroadcast(g / b, _shape(a)) if na else None
+        gb = unbroadcast(-g * a / (b * b), _shape(b)) if nb else None
         return ga, gb
 
 
@@ -81,15 +103,16 @@ class Pow(Function):
     def backward(self, g):
         na, np_ = self.needs_input_grad
         a, p = self.a, self.p
+        xp = array_namespace(g)
         ga = gp = None
         if na:                                   # d(a^p)/da = p a^(p-1), and 0 where p = 0
-            if np.ndim(p) == 0:                  # (PyTorch's rule: no 0 * inf = nan at a = 0)
-                ga = g * p * a ** (p - 1) if p != 0 else np.zeros_like(g)
+            if len(_shape(p)) == 0:              # (PyTorch's rule: no 0 * inf = nan at a = 0)
+                ga = g * p * a ** (p - 1) if p != 0 else xp.zeros_like(g)
             else:
-                ga = g * p * a ** np.where(p == 0, 1, p - 1)
-            ga = unbroadcast(ga, np.shape(a))
+                ga = g * p * a ** xp.where(p == 0, 1, p - 1)
+            ga = unbroadcast(ga, _shape(a))
         if np_:                                  # d(a^p)/dp = a^p ln a, and 0 where a = 0
-            gp = unbroadcast(g * self.y * np.log(np.where(a == 0, 1, a)), np.shape(p))
+            gp = unbroadcast(g * self.y * xp.log(xp.where(a == 0, 1, a)), _shape(p))
         return ga, gp
 
 
@@ -114,14 +137,14 @@ class MatMul(Function):
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g                                   # re-insert the axes that 1-D operands dropped
         if b.ndim == 1:                          # (the column first: a vector . vector g is 0-d)
-            g2 = np.expand_dims(g2, -1)
+            g2 = g2[..., None]
         if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
+            g2 = g2[..., None, :]
         ga = gb = None
         if na:                                   # dL/da = dL/dy b^T
-            ga = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)
         if nb:                                   # dL/db = a^T dL/dy
-            gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+            gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape)
         return ga, gb
 
 
@@ -168,42 +191,44 @@ def _norm_axis(axis, ndim):
 def _expand_to(g, shape, axis, keepdims):
     """Re-insert the reduced axes of ``g`` so that it broadcasts against ``shape``."""
     if not keepdims and axis is not None:
-        g = np.expand_dims(g, _norm_axis(axis, len(shape)))
+        g = array_namespace(g).expand_dims(g, _norm_axis(axis, len(shape)))
     elif not keepdims:
-        g = np.reshape(g, (1,) * len(shape))
+        g = g.reshape((1,) * len(shape))
     return g
 
 
 class Sum(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
-        return np.asarray(a.sum(axis=axis, keepdims=keepdims))
+        return array_namespace(a).asarray(a.sum(axis=axis, keepdims=keepdims))
 
     def backward(self, g):                       # every element contributes with slope 1
-        return np.broadcast_to(_expand_to(g, self.shape, self.axis, self.keepdims), self.shape)
+        g = _expand_to(g, self.shape, self.axis, self.keepdims)
+        return array_namespace(g).broadcast_to(g, self.shape)
 
 
 class Mean(Function):
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
-        y = np.asarray(a.mean(axis=axis, keepdims=keepdims))
+        y = array_namespace(a).asarray(a.mean(axis=axis, keepdims=keepdims))
         self.count = a.size // y.size if y.size else 1
         return y
 
     def backward(self, g):                       # d(mean)/da_i = 1/n
         g = _expand_to(g, self.shape, self.axis, self.keepdims) / self.count
-        return np.broadcast_to(g, self.shape)
+        return array_namespace(g).broadcast_to(g, self.shape)
 
 
 class Max(Function):
     """Largest value along ``axis``; ties share the gradient equally (like ``torch.amax``)."""
 
-    reduce = staticmethod(np.max)
+    reduce = "max"                               # the array module's function of that name
 
     def forward(self, a, axis=None, keepdims=False):
         if a.size == 0:
             raise ValueError(f"{type(self).__name__.lower()}: empty tensor of shape {a.shape}")
-        y = np.asarray(self.reduce(a, axis=axis, keepdims=keepdims))
+        xp = array_namespace(a)
+        y = xp.asarray(getattr(xp, self.reduce)(a, axis=axis, keepdims=keepdims))
         self.a, self.y, self.axis, self.keepdims = a, y, axis, keepdims
         return y
 
@@ -213,16 +238,16 @@ class Max(Function):
         g = _expand_to(g, a.shape, self.axis, self.keepdims)
         mask = a == y
         count = mask.sum(axis=_norm_axis(self.axis, a.ndim), keepdims=True)
-        return np.where(mask, g / count, 0).astype(a.dtype, copy=False)
+        return array_namespace(a).where(mask, g / count, 0).astype(a.dtype, copy=False)
 
 
 class Min(Max):
-    reduce = staticmethod(np.min)
+    reduce = "min"
 
 
 class Exp(Function):
     def forward(self, a):
-        self.y = y = np.exp(a)
+        self.y = y = array_namespace(a).exp(a)
         return y
 
     def backward(self, g):                       # d(e^a)/da = e^a
@@ -232,7 +257,7 @@ class Exp(Function):
 class Log(Function):
     def forward(self, a):
         self.a = a
-        return np.log(a)
+        return array_namespace(a).log(a)
 
     def backward(self, g):                       # d(ln a)/da = 1/a
         return g / self.a
@@ -240,7 +265,7 @@ class Log(Function):
 
 class Sqrt(Function):
     def forward(self, a):
-        self.y = y = np.sqrt(a)
+        self.y = y = array_namespace(a).sqrt(a)
         return y
 
     def backward(self, g):                       # d(sqrt a)/da = 1 / (2 sqrt a)
@@ -250,10 +275,10 @@ class Sqrt(Function):
 class Abs(Function):
     def forward(self, a):
         self.a = a
-        return np.abs(a)
+        return array_namespace(a).abs(a)
 
     def backward(self, g):                       # d|a|/da = sign(a), 0 at 0 (as PyTorch)
-        return g * np.sign(self.a)
+        return g * array_namespace(g).sign(self.a)
 
 
 class Clip(Function):
@@ -261,11 +286,11 @@ class Clip(Function):
         self.a, self.lo, self.hi = a, lo, hi
         if lo is None and hi is None:
             raise ValueError("clip: give at least one of min and max")
-        return np.clip(a, lo, hi)
+        return array_namespace(a).clip(a, lo, hi)
 
     def backward(self, g):                       # slope 1 inside [lo, hi], 0 where clipped
         a = self.a
-        keep = np.ones(a.shape, dtype=bool)
+        keep = array_namespace(a).ones(a.shape, dtype=bool)
         if self.lo is not None:
             keep &= a >= self.lo
         if self.hi is not None:
@@ -302,8 +327,8 @@ class Transpose(Function):
         self.axes = axes
         return a.transpose(axes)
 
-    def backward(self, g):
-        return g.transpose(np.argsort(self.axes))
+    def backward(self, g):                       # the inverse permutation (argsort of axes)
+        return g.transpose(sorted(range(len(self.axes)), key=self.axes.__getitem__))
 
 
 def _is_basic_index(index):
@@ -313,7 +338,7 @@ def _is_basic_index(index):
 
 class GetItem(Function):
     """``a[index]``: basic slices give views; the gradient is scattered back into a zero array
-    (with ``np.add.at`` for advanced indices, where an element may be picked twice)."""
+    (with ``xp.add.at`` for advanced indices, where an element may be picked twice)."""
 
     def forward(self, a, index):
         self.shape, self.dtype, self.index = a.shape, a.dtype, index
@@ -323,26 +348,27 @@ class GetItem(Function):
             raise IndexError(f"index {index!r} into a tensor of shape {a.shape}: {e}") from None
 
     def backward(self, g):
-        out = np.zeros(self.shape, dtype=self.dtype)
+        xp = array_namespace(g)
+        out = xp.zeros(self.shape, dtype=self.dtype)
         if _is_basic_index(self.index):
             out[self.index] = g
         else:
-            np.add.at(out, self.index, g)
+            xp.add.at(out, self.index, g)
         return out
 
 
 class Concat(Function):
     def forward(self, *arrays, axis=0):
         try:
-            y = np.concatenate(arrays, axis=axis)
+            y = array_namespace(arrays[0]).concatenate(arrays, axis=axis)
         except ValueError as e:
             raise ValueError(f"cat: shapes {[a.shape for a in arrays]} along axis {axis}: {e}") from None
         self.axis = axis
-        self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        self.bounds = list(accumulate(a.shape[axis] for a in arrays))[:-1]
         return y
 
     def backward(self, g):
-        parts = np.split(g, self.bounds, axis=self.axis)
+        parts = array_namespace(g).split(g, self.bounds, axis=self.axis)
         return tuple(p if n else None for p, n in zip(parts, self.needs_input_grad))
 
 
@@ -352,10 +378,11 @@ class Stack(Function):
         if len(shapes) > 1:
             raise ValueError(f"stack: all tensors must have the same shape, got {[a.shape for a in arrays]}")
         self.axis = axis
-        return np.stack(arrays, axis=axis)
+        return array_namespace(arrays[0]).stack(arrays, axis=axis)
 
     def backward(self, g):
-        return tuple(np.take(g, i, axis=self.axis) if n else None
+        xp = array_namespace(g)
+        return tuple(xp.take(g, i, axis=self.axis) if n else None
                      for i, n in enumerate(self.needs_input_grad))
 
 
@@ -364,46 +391,46 @@ class Split(Function):
 
     def forward(self, a, sizes, axis=0):
         self.axis = axis
-        return tuple(np.split(a, np.cumsum(sizes)[:-1], axis=axis))
+        return tuple(array_namespace(a).split(a, list(accumulate(sizes))[:-1], axis=axis))
 
     def backward(self, *grads):
-        return np.concatenate(grads, axis=self.axis)
+        return array_namespace(grads[0]).concatenate(grads, axis=self.axis)
 
 
 class Where(Function):
     def forward(self, cond, a, b):
-        self.cond, self.sa, self.sb = cond, np.shape(a), np.shape(b)
-        return np.where(cond, a, b)
+        self.cond, self.sa, self.sb = cond, _shape(a), _shape(b)
+        return array_namespace(cond).where(cond, a, b)
 
     def backward(self, g):
         _, na, nb = self.needs_input_grad
-        c = self.cond
+        c, xp = self.cond, array_namespace(g)
         return (None,
-                unbroadcast(np.where(c, g, 0), self.sa) if na else None,
-                unbroadcast(np.where(c, 0, g), self.sb) if nb else None)
+                unbroadcast(xp.where(c, g, 0), self.sa) if na else None,
+                unbroadcast(xp.where(c, 0, g), self.sb) if nb else None)
 
 
 class Maximum(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        return np.maximum(a, b)
+        return _namespace(a, b).maximum(a, b)
 
     def backward(self, g):                       # ties split the gradient, like PyTorch
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
         wa = ((a > b) + 0.5 * (a == b)).astype(g.dtype, copy=False)   # keep float32 grads
-        return (unbroadcast(g * wa, np.shape(a)) if na else None,
-                unbroadcast(g * (1 - wa), np.shape(b)) if nb else None)
+        return (unbroadcast(g * wa, _shape(a)) if na else None,
+                unbroadcast(g * (1 - wa), _shape(b)) if nb else None)
 
 
 class Minimum(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        return np.minimum(a, b)
+        return _namespace(a, b).minimum(a, b)
 
     def backward(self, g):                       # ties split the gradient, like PyTorch
         na, nb = self.needs_input_grad
         a, b = self.a, self.b
         wa = ((a < b) + 0.5 * (a == b)).astype(g.dtype, copy=False)   # keep float32 grads
-        return (unbroadcast(g * wa, np.shape(a)) if na else None,
-                unbroadcast(g * (1 - wa), np.shape(b)) if nb else None)
+        return (unbroadcast(g * wa, _shape(a)) if na else None,
+                unbroadcast(g * (1 - wa), _shape(b)) if nb else None)

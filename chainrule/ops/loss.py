@@ -5,6 +5,7 @@
 import numpy as np
 
 from ..autograd import Function
+from ..backend import array_namespace
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -18,10 +19,11 @@ def _reduce(per_elem, reduction):
     # ufunc reductions directly: ndarray.mean/sum go through Python wrappers (several calls each,
     # slow with a training step's cold caches); the results are the same
     if reduction == "mean":
-        return np.asarray(np.add.reduce(per_elem, axis=None) / per_elem.size,
-                          dtype=per_elem.dtype)
+        xp = array_namespace(per_elem)
+        return xp.asarray(xp.add.reduce(per_elem, axis=None) / per_elem.size, dtype=per_elem.dtype)
     if reduction == "sum":
-        return np.asarray(np.add.reduce(per_elem, axis=None), dtype=per_elem.dtype)
+        xp = array_namespace(per_elem)
+        return xp.asarray(xp.add.reduce(per_elem, axis=None), dtype=per_elem.dtype)
     return per_elem
 
 
@@ -29,7 +31,7 @@ def _scale(g, reduction, n, shape):
     """Upstream gradient of the reduced loss, spread back to per-element shape."""
     if reduction == "none":
         return g
-    return np.broadcast_to(g / n if reduction == "mean" else g, shape)
+    return array_namespace(g).broadcast_to(g / n if reduction == "mean" else g, shape)
 
 
 def _check_same_shape(a, b, name):
@@ -43,10 +45,10 @@ class L1Loss(Function):
         _check_same_shape(x, y, "l1_loss")
         self.d = d = x - y
         self.reduction = reduction
-        return _reduce(np.abs(d), reduction)
+        return _reduce(abs(d), reduction)
 
     def backward(self, g):                       # d|x - y|/dx = sign(x - y)
-        s = np.sign(self.d)
+        s = array_namespace(g).sign(self.d)
         gs = _scale(g, self.reduction, s.size, s.shape) * s
         nx, ny = self.needs_input_grad
         return (gs if nx else None, -gs if ny else None)
@@ -80,11 +82,12 @@ class HingeLoss(Function):
         self.y, self.reduction = y, reduction
         m = 1 - y * x
         self.active = m > 0
-        return _reduce(np.maximum(m, 0).astype(x.dtype, copy=False), reduction)
+        return _reduce(array_namespace(m).maximum(m, 0).astype(x.dtype, copy=False), reduction)
 
     def backward(self, g):                       # slope -y where the margin is violated, else 0
         a = self.active
-        return _scale(g, self.reduction, a.size, a.shape) * np.where(a, -self.y, 0).astype(g.dtype), None
+        return (_scale(g, self.reduction, a.size, a.shape)
+                * array_namespace(g).where(a, -self.y, 0).astype(g.dtype), None)
 
 
 def _check_labels(target, n_classes, name, n):
@@ -94,7 +97,8 @@ def _check_labels(target, n_classes, name, n):
         raise ValueError(f"{name}: expected target of shape ({n},) to match the input's "
                          f"{n} rows, got {target.shape}")
     if n:
-        lo, hi = np.minimum.reduce(target), np.maximum.reduce(target)
+        xp = array_namespace(target)
+        lo, hi = xp.minimum.reduce(target), xp.maximum.reduce(target)
         if lo < 0 or hi >= n_classes:
             bad = lo if lo < 0 else hi
             raise IndexError(f"{name}: label {bad} is out of range for {n_classes} classes "
@@ -107,7 +111,7 @@ def _to_rows(x, name):
         return x, None
     if x.ndim < 2:
         raise ValueError(f"{name}: expected input (N, C) or (N, C, d1, ...), got shape {x.shape}")
-    moved = np.moveaxis(x, 1, -1)
+    moved = array_namespace(x).moveaxis(x, 1, -1)
     return moved.reshape(-1, x.shape[1]), moved.shape
 
 
@@ -118,20 +122,21 @@ class CrossEntropy(Function):
     """
 
     def forward(self, x, y, reduction="mean", label_smoothing=0.0):
+        xp = array_namespace(x)
         rows, moved_shape = _to_rows(x, "cross_entropy")
-        y = np.asarray(y)
+        y = xp.asarray(y)
         if moved_shape is not None and y.shape != x.shape[:1] + x.shape[2:]:
             raise ValueError(f"cross_entropy: input {x.shape} (N, C, d1, ...) needs target "
                              f"(N, d1, ...) = {x.shape[:1] + x.shape[2:]}, got {y.shape}")
         yr = y.reshape(-1) if moved_shape is not None else y
         n, c = rows.shape
         _check_labels(yr, c, "cross_entropy", n)
-        shifted = rows - np.maximum.reduce(rows, axis=1, keepdims=True)
-        picked = shifted[np.arange(n), yr]        # taken before exp overwrites ``shifted``
+        shifted = rows - xp.maximum.reduce(rows, axis=1, keepdims=True)
+        picked = shifted[xp.arange(n), yr]        # taken before exp overwrites ``shifted``
         mean = shifted.mean(axis=1) if label_smoothing else None
-        e = np.exp(shifted, out=shifted)
-        s = np.add.reduce(e, axis=1, keepdims=True)
-        log_s = np.log(s[:, 0])
+        e = xp.exp(shifted, out=shifted)
+        s = xp.add.reduce(e, axis=1, keepdims=True)
+        log_s = xp.log(s[:, 0])
         loss = log_s - picked                     # -log softmax(x)[y]
         if label_smoothing:
             loss = (1 - label_smoothing) * loss - label_smoothing * (mean - log_s)
@@ -145,14 +150,15 @@ class CrossEntropy(Function):
 
     def backward(self, g):
         p, y, n = self.p, self.y, self.y.shape[0]
+        xp = array_namespace(p)
         grad = p.copy() if self.ls == 0 else p - self.ls / p.shape[1]
-        grad[np.arange(n), y] -= 1 - self.ls      # d(-log softmax_y)/dx = softmax - onehot(y)
+        grad[xp.arange(n), y] -= 1 - self.ls      # d(-log softmax_y)/dx = softmax - onehot(y)
         if self.reduction == "none":
-            grad *= np.asarray(g).reshape(-1, 1)
+            grad *= g.reshape(-1, 1)
         else:
             grad *= g / n if self.reduction == "mean" else g
         if self.moved_shape is not None:
-            grad = np.moveaxis(grad.reshape(self.moved_shape), -1, 1)
+            grad = xp.moveaxis(grad.reshape(self.moved_shape), -1, 1)
         return grad, None
 
 
@@ -165,13 +171,14 @@ class NLLLoss(Function):
         n, c = x.shape
         _check_labels(y, c, "nll_loss", n)
         self.shape, self.y, self.reduction, self.dtype = x.shape, y, reduction, x.dtype
-        return _reduce(-x[np.arange(n), y], reduction)
+        return _reduce(-x[array_namespace(x).arange(n), y], reduction)
 
     def backward(self, g):
         n = self.shape[0]
-        grad = np.zeros(self.shape, self.dtype)
-        gs = np.asarray(g) if self.reduction == "none" else (g / n if self.reduction == "mean" else g)
-        grad[np.arange(n), self.y] = -gs
+        xp = array_namespace(g)
+        grad = xp.zeros(self.shape, self.dtype)
+        gs = g if self.reduction == "none" else (g / n if self.reduction == "mean" else g)
+        grad[xp.arange(n), self.y] = -gs
         return grad, None
 
 
@@ -182,14 +189,15 @@ class BCEWithLogits(Function):
     def forward(self, x, y, reduction="mean"):
         _check_same_shape(x, y, "binary_cross_entropy_with_logits")
         self.x, self.y, self.reduction = x, y, reduction
-        loss = np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+        xp = array_namespace(x)
+        loss = xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-abs(x)))
         return _reduce(loss, reduction)
 
     def backward(self, g):                       # dL/dx = sigmoid(x) - y
         x, y = self.x, self.y
         gs = _scale(g, self.reduction, x.size, x.shape)
         nx, ny = self.needs_input_grad
-        gx = gs * (0.5 * np.tanh(0.5 * x) + 0.5 - y) if nx else None
+        gx = gs * (0.5 * array_namespace(x).tanh(0.5 * x) + 0.5 - y) if nx else None
         gy = gs * -x if ny else None             # dL/dy = -x
         return gx, gy
 
@@ -205,20 +213,21 @@ class MultiClassHinge(Function):
             raise ValueError(f"multiclass_hinge_loss: expected scores (N, C), got shape {x.shape}")
         n, c = x.shape
         _check_labels(y, c, "multiclass_hinge_loss", n)
-        rows = np.arange(n)
+        xp = array_namespace(x)
+        rows = xp.arange(n)
         m = x - x[rows, y][:, None] + margin
         m[rows, y] = 0
         self.active = active = m > 0
         self.y, self.reduction = y, reduction
-        return _reduce(np.where(active, m, 0).sum(axis=1).astype(x.dtype, copy=False), reduction)
+        return _reduce(xp.where(active, m, 0).sum(axis=1).astype(x.dtype, copy=False), reduction)
 
     def backward(self, g):
         a, y = self.active, self.y
         n = a.shape[0]
         grad = a.astype(g.dtype)                 # +1 for each class that violates the margin
-        grad[np.arange(n), y] = -a.sum(axis=1)   # -count at the true class
+        grad[array_namespace(g).arange(n), y] = -a.sum(axis=1)   # -count at the true class
         if self.reduction == "none":
-            grad *= np.asarray(g).reshape(-1, 1)
+            grad *= g.reshape(-1, 1)
         else:
             grad *= g / n if self.reduction == "mean" else g
         return grad, None
@@ -229,8 +238,9 @@ class ZeroOneLoss(Function):
     everywhere); backward through it raises."""
 
     def forward(self, x, y, reduction="mean"):
-        pred = x.argmax(axis=1) if x.ndim == 2 else np.where(x >= 0, 1, -1)
-        y = np.asarray(y)
+        xp = array_namespace(x)
+        pred = x.argmax(axis=1) if x.ndim == 2 else xp.where(x >= 0, 1, -1)
+        y = xp.asarray(y)
         if pred.shape != y.shape:
             raise ValueError(f"zero_one_loss: predictions have shape {pred.shape}, labels {y.shape}")
         wrong = (pred != y).astype(x.dtype if x.dtype.kind == "f" else np.float64)

@@ -1,7 +1,6 @@
 """Regularising and normalising ops: dropout."""
-import numpy as np
-
 from ..autograd import Function
+from ..backend import array_namespace
 
 
 class Dropout(Function):
@@ -9,7 +8,7 @@ class Dropout(Function):
     so that nothing needs rescaling at test time. ``mask`` is drawn by the caller's generator."""
 
     def forward(self, a, mask, scale):
-        self.m = m = mask * np.asarray(scale, dtype=a.dtype)
+        self.m = m = mask * array_namespace(a).asarray(scale, dtype=a.dtype)
         return a * m
 
     def backward(self, g):
@@ -19,12 +18,12 @@ class Dropout(Function):
 def _csum(a):
     """Per-channel sum of (N, C) or (N, C, L): einsum reduces 2-4x faster than a.sum over
     several axes, and needs no temporary for a product (``_cdot``)."""
-    return np.einsum("ncl->c", a) if a.ndim == 3 else a.sum(axis=0)
+    return array_namespace(a).einsum("ncl->c", a) if a.ndim == 3 else a.sum(axis=0)
 
 
 def _cdot(a, b):
     """Per-channel sum of a * b, without the (N, C, L) temporary."""
-    return np.einsum("ncl,ncl->c", a, b) if a.ndim == 3 else np.einsum("nc,nc->c", a, b)
+    return array_namespace(a).einsum("ncl,ncl->c" if a.ndim == 3 else "nc,nc->c", a, b)
 
 
 class BatchNorm(Function):
@@ -52,17 +51,17 @@ class BatchNorm(Function):
         x = x.reshape(x.shape[0], C, -1) if x.ndim > 2 else x
         self.cshape = cshape = (C, 1) if x.ndim == 3 else (C,)
         self.training, self.weight = training, weight
-        dt = x.dtype
+        dt, xp = x.dtype, array_namespace(x)
         if training:
             m = x.size // C if C else 0
             if m <= 1:
                 raise ValueError(f"{name}: expected more than 1 value per channel when training, "
                                  f"got input {self.shape}")
             self.m = m
-            mean = _csum(x) / np.asarray(m, dt)
+            mean = _csum(x) / xp.asarray(m, dt)
             xc = x - mean.reshape(cshape)
-            var = _cdot(xc, xc) / np.asarray(m, dt)          # biased: what normalises the batch
-            invstd = 1.0 / np.sqrt(var + np.asarray(eps, dt))
+            var = _cdot(xc, xc) / xp.asarray(m, dt)          # biased: what normalises the batch
+            invstd = 1.0 / xp.sqrt(var + xp.asarray(eps, dt))
             if running_mean is not None:
                 running_mean[...] = momentum * mean + (1 - momentum) * running_mean
             if running_var is not None:
@@ -78,7 +77,7 @@ class BatchNorm(Function):
             raise ValueError(f"{name}: evaluation mode needs running_mean and running_var "
                              f"(or pass training=True to use the batch statistics)")
         # y = x * scale + shift with scale = w / sqrt(var + eps), shift = b - mean * scale
-        invstd = (1.0 / np.sqrt(running_var + eps)).astype(dt, copy=False)
+        invstd = (1.0 / xp.sqrt(running_var + eps)).astype(dt, copy=False)
         scale = invstd * weight if weight is not None else invstd
         shift = -running_mean.astype(dt, copy=False) * scale
         if bias is not None:
@@ -100,7 +99,7 @@ class BatchNorm(Function):
             if nx:
                 # dL/dx = w invstd / m * (m g - sum(g) - xhat sum(g xhat))
                 k = self.invstd * w if w is not None else self.invstd
-                inv_m = np.asarray(1.0 / self.m, g.dtype)
+                inv_m = array_namespace(g).asarray(1.0 / self.m, g.dtype)
                 gx = g - (gsum * inv_m).reshape(cshape)
                 gx -= xhat * (gxsum * inv_m).reshape(cshape)
                 gx *= k.reshape(cshape)
@@ -142,13 +141,13 @@ class LocalResponseNorm(Function):
             raise ValueError(f"{name or 'local_response_norm'}: size must be a positive integer, "
                              f"got {size!r}")
         size = int(size)
-        dt = x.dtype
-        self.size, self.c = size, np.asarray(2.0 * alpha * beta / size, dt)
+        dt, xp = x.dtype, array_namespace(x)
+        self.size, self.c = size, xp.asarray(2.0 * alpha * beta / size, dt)
         s = _window_sum(x * x, size // 2, (size - 1) // 2)
-        s *= np.asarray(alpha / size, dt)
-        s += np.asarray(k, dt)
+        s *= xp.asarray(alpha / size, dt)
+        s += xp.asarray(k, dt)
         self.s = s
-        self.sp = sp = s ** np.asarray(-beta, dt)
+        self.sp = sp = s ** xp.asarray(-beta, dt)
         self.x = x
         self.y = y = x * sp
         return y

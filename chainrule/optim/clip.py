@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from ..autograd import Tensor
+from ..backend import array_namespace
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
@@ -35,16 +36,17 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     grads = _grads(parameters)
     if not grads:
         return 0.0
+    xp = array_namespace(grads[0])
     if norm_type == math.inf:
         # np.max, not max(): it keeps a NaN wherever it is in the list
-        total = float(np.max([np.max(np.abs(g)) if g.size else 0.0 for g in grads]))
+        total = float(np.max([float(abs(g).max()) if g.size else 0.0 for g in grads]))
     elif norm_type == 2.0:
         # one BLAS dot per gradient; the sum of squares of all of them is the square of the norm
-        total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
+        total = math.sqrt(sum(float(xp.dot(g.ravel(), g.ravel())) for g in grads))
     elif norm_type == 1.0:
-        total = sum(float(np.abs(g).sum()) for g in grads)
+        total = sum(float(abs(g).sum()) for g in grads)
     else:
-        total = sum(float((np.abs(g) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
+        total = sum(float((abs(g) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, so "
@@ -54,12 +56,12 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return total
     if math.isfinite(total):
         for g in grads:
-            g *= np.asarray(coef, dtype=g.dtype)
+            g *= xp.asarray(coef, dtype=g.dtype)
     else:
         # as PyTorch: a NaN norm makes the grads NaN, an infinite one zeroes them (inf * 0 = NaN)
         with np.errstate(invalid="ignore"):
             for g in grads:
-                g *= np.asarray(coef, dtype=g.dtype)
+                g *= xp.asarray(coef, dtype=g.dtype)
     return total
 
 
@@ -69,7 +71,7 @@ def clip_grad_value_(parameters, clip_value):
     if clip_value < 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for g in _grads(parameters):
-        np.clip(g, -clip_value, clip_value, out=g)
+        array_namespace(g).clip(g, -clip_value, clip_value, out=g)
 
 
 def backward_and_step(loss, optimizer, clip_norm=None):

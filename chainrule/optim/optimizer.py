@@ -2,13 +2,15 @@
 
 Each optimizer holds ``param_groups`` (a list of dicts: the parameters and their hyper-parameters,
 so that parts of a model can learn at different rates) and ``state`` (per-parameter buffers such as
-momentum). Updates are in place, with NumPy's ``out=`` arguments, so a step allocates little.
+momentum). Updates are in place, with ``out=`` arguments, so a step allocates little; the array
+module comes from each parameter (``xp = array_namespace(w)``), so state lives beside it.
 """
 import math
 
 import numpy as np
 
 from ..autograd import Tensor
+from ..backend import array_namespace
 
 
 class Optimizer:
@@ -83,7 +85,7 @@ class Optimizer:
         for g in self.param_groups:
             for p in g["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                    state[index[id(p)]] = {k: (v.copy() if hasattr(v, "shape") else v)
                                            for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
@@ -190,15 +192,16 @@ class RMSprop(Optimizer):
 
     def _update(self, w, g, st, group):
         alpha, eps, mom = group["alpha"], group["eps"], group["momentum"]
+        xp = array_namespace(w)
         if group["weight_decay"]:
             g = g + group["weight_decay"] * w
         if not st:
             st["step"] = 0
-            st["square_avg"] = np.zeros_like(w)
+            st["square_avg"] = xp.zeros_like(w)
             if mom:
-                st["momentum_buffer"] = np.zeros_like(w)
+                st["momentum_buffer"] = xp.zeros_like(w)
             if group["centered"]:
-                st["grad_avg"] = np.zeros_like(w)
+                st["grad_avg"] = xp.zeros_like(w)
         st["step"] += 1
         sq = st["square_avg"]
         sq *= alpha
@@ -206,9 +209,9 @@ class RMSprop(Optimizer):
         if group["centered"]:
             ga = st["grad_avg"]
             ga += (1 - alpha) * (g - ga)
-            avg = np.sqrt(sq - ga * ga)
+            avg = xp.sqrt(sq - ga * ga)
         else:
-            avg = np.sqrt(sq)
+            avg = xp.sqrt(sq)
         avg += eps
         if mom:
             buf = st["momentum_buffer"]
@@ -240,6 +243,7 @@ class Adam(Optimizer):
     def _update(self, w, g, st, group):
         lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
         b1, b2 = group["betas"]
+        xp = array_namespace(w)
         if wd:
             if self.decoupled:
                 w *= 1 - lr * wd                  # AdamW: decay the weights, not the gradient
@@ -247,27 +251,27 @@ class Adam(Optimizer):
                 g = g + wd * w
         if not st:
             st["step"] = 0
-            st["exp_avg"] = np.zeros_like(w)
-            st["exp_avg_sq"] = np.zeros_like(w)
+            st["exp_avg"] = xp.zeros_like(w)
+            st["exp_avg_sq"] = xp.zeros_like(w)
             if group["amsgrad"]:
-                st["max_exp_avg_sq"] = np.zeros_like(w)
+                st["max_exp_avg_sq"] = xp.zeros_like(w)
         st["step"] = t = st["step"] + 1
         m, v = st["exp_avg"], st["exp_avg_sq"]
-        tmp = np.subtract(g, m)                   # one scratch array for the whole update
+        tmp = g - m                               # one scratch array for the whole update
         tmp *= 1 - b1
         m += tmp                                  # m <- b1 m + (1 - b1) g
-        np.multiply(g, 1 - b2, out=tmp)
+        xp.multiply(g, 1 - b2, out=tmp)
         tmp *= g
         v *= b2
         v += tmp                                  # v <- b2 v + (1 - b2) g^2
         if group["amsgrad"]:
-            np.maximum(st["max_exp_avg_sq"], v, out=st["max_exp_avg_sq"])
+            xp.maximum(st["max_exp_avg_sq"], v, out=st["max_exp_avg_sq"])
             v = st["max_exp_avg_sq"]
         step_size = lr / (1 - b1 ** t)
-        denom = np.sqrt(v, out=tmp)
+        denom = xp.sqrt(v, out=tmp)
         denom /= math.sqrt(1 - b2 ** t)
         denom += eps
-        upd = np.divide(m, denom, out=denom)
+        upd = xp.divide(m, denom, out=denom)
         upd *= step_size
         w -= upd                                  # w <- w - step_size m / denom
 
