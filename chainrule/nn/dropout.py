@@ -1,13 +1,13 @@
 """Dropout (Srivastava et al. 2014), inverted: identity in eval mode."""
 from . import functional as F
+from .checks import check_probability
 from .module import Module
 
 
 class Dropout(Module):
     def __init__(self, p=0.5):
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: probability must be in [0, 1], got {p}")
+        check_probability("Dropout", p)
         self.p = p
 
     def forward(self, x):
@@ -25,8 +25,7 @@ class Dropout2d(Module):
 
     def __init__(self, p=0.5):
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"Dropout2d: probability must be in [0, 1], got {p}")
+        check_probability("Dropout2d", p)
         self.p = p
 
     def forward(self, x):

@@ -1,20 +1,33 @@
-"""Functional forms: lowercase wrappers over the ops, taking and returning Tensors."""
+"""Functional forms: lowercase wrappers over the ops, taking and returning Tensors.
+
+A layer calls its functional form (``nn.Linear.forward`` is ``F.linear``), and both check their
+input with the helpers of ``nn.checks``, passing ``name`` (the layer) for the messages.
+"""
 import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
+from ..backend import array_namespace
 from ..ops import activation as _act
 from ..ops import basic as _basic
 from ..ops import loss as _loss
 from ..ops import norm as _norm
+from ..tensor_api import log_softmax, relu, sigmoid, softmax, tanh  # noqa: F401  (Tensor methods too)
+from .checks import check_dtype, check_features, check_probability
 
 
 def _t(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-# -- activations (sigmoid ... log_softmax are also Tensor methods: defined once, in tensor_api) ----
-from ..tensor_api import log_softmax, relu, sigmoid, softmax, tanh  # noqa: E402,F401
+def _data(x):
+    """The array of a Tensor, an array as it is, Python data as a NumPy array."""
+    if isinstance(x, Tensor):
+        return x.data
+    return x if hasattr(x, "shape") else np.asarray(x)
+
+
+# -- activations (sigmoid, tanh, relu, softmax, log_softmax: imported above from tensor_api) -------
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -22,13 +35,12 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 # -- layers -----------------------------------------------------------------------------------------
-def linear(x, weight, bias=None):
-    """y = x W^T + b; x: (..., in), weight: (out, in), bias: (out,)."""
-    w = weight.data if isinstance(weight, Tensor) else weight
-    xs = np.shape(x.data if isinstance(x, Tensor) else x)
-    if not xs or xs[-1] != w.shape[1]:
-        raise ValueError(f"linear: input {xs} does not match weight {w.shape}: the input's last "
-                         f"axis must be in_features = {w.shape[1]}")
+def linear(x, weight, bias=None, name="linear"):
+    """y = x W^T + b; x: (..., in), weight: (out, in), bias: (out,). ``name`` opens error messages
+    (``nn.Linear`` passes itself)."""
+    xd, w = _data(x), _data(weight)
+    check_features(name, xd, w)
+    check_dtype(name, xd, w)
     if bias is None:
         return _basic.Linear.apply(x, weight)
     return _basic.Linear.apply(x, weight, bias)
@@ -37,16 +49,16 @@ def linear(x, weight, bias=None):
 def dropout(x, p=0.5, training=True, generator=None):
     """Inverted dropout: in training, zero each element with probability ``p`` and scale the rest by
     1/(1-p); the identity when not training or p == 0."""
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    check_probability("dropout", p)
     if not training or p == 0:
         return x
     x = _t(x)
     rng = generator if generator is not None else backend.get_rng()
     if p == 1:
         return x * 0
+    # the mask is drawn by the seeded host generator (repeatable runs), then moved to x's module
     mask = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32) >= p
-    return _norm.Dropout.apply(x, mask, 1.0 / (1.0 - p))
+    return _norm.Dropout.apply(x, array_namespace(x.data).asarray(mask), 1.0 / (1.0 - p))
 
 
 # -- losses -----------------------------------------------------------------------------------------
@@ -102,7 +114,7 @@ def zero_one_loss(input, target, reduction="mean"):
 
 
 def _label_array(target):
-    return target.data if isinstance(target, Tensor) else np.asarray(target)
+    return _data(target)
 
 
 # -- convolutions (chainrule/nn/conv.py holds them with their checks) ---------------------------------
@@ -157,6 +169,9 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     move by ``momentum``; otherwise the running statistics normalise."""
     rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    ref = weight if weight is not None else running_mean
+    if ref is not None:
+        check_dtype(name, _data(x), _data(ref))
     return _norm.BatchNorm.apply(x, weight, bias, running_mean=rm, running_var=rv,
                                  training=training, momentum=momentum, eps=eps, name=name)
 
@@ -170,9 +185,8 @@ def dropout2d(x, p=0.5, training=True, generator=None, name=None):
     """Channel dropout of (N, C, H, W) or (N, C, L): in training, zero whole channels with
     probability ``p`` and scale the rest by 1/(1-p); the identity when not training or p == 0."""
     label = name or f"dropout2d(p={p})"
-    if not 0 <= p <= 1:
-        raise ValueError(f"{label}: probability must be in [0, 1], got {p}")
-    shape = np.shape(x.data if isinstance(x, Tensor) else x)
+    check_probability(label, p)
+    shape = _data(x).shape
     if len(shape) not in (3, 4):
         raise ValueError(f"{label}: expected input (N, C, H, W) or (N, C, L), got {shape}")
     if not training or p == 0:
@@ -182,5 +196,5 @@ def dropout2d(x, p=0.5, training=True, generator=None, name=None):
         return x * 0
     rng = generator if generator is not None else backend.get_rng()
     keep = rng.random(shape[:2], dtype=np.float64 if x.dtype == np.float64 else np.float32) >= p
-    return _norm.Dropout.apply(x, keep.reshape(shape[:2] + (1,) * (len(shape) - 2)),
-                               1.0 / (1.0 - p))
+    keep = array_namespace(x.data).asarray(keep.reshape(shape[:2] + (1,) * (len(shape) - 2)))
+    return _norm.Dropout.apply(x, keep, 1.0 / (1.0 - p))

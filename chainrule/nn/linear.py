@@ -3,17 +3,10 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
-from ..ops import basic
+from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
-
-
-def check_input(layer, x, expected_last, what):
-    """Raise a clear error when ``x`` is not a floating (..., expected_last) input of ``layer``."""
-    shape = np.shape(x)
-    if not shape or shape[-1] != expected_last:
-        raise ValueError(f"{layer}: expected input (N, {expected_last}) {what}, got {shape}")
 
 
 class Linear(Module):
@@ -31,19 +24,11 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
+        """PyTorch's default: weight and bias from U(-1/sqrt(in_features), 1/sqrt(in_features))."""
         init.default_linear_init_(self.weight, self.bias)
 
     def forward(self, x):
-        xd = x.data if isinstance(x, Tensor) else x
-        w = self.weight.data
-        if xd.ndim == 0 or xd.shape[-1] != w.shape[1]:
-            raise ValueError(f"{self}: expected input (N, {w.shape[1]}), got {np.shape(xd)}")
-        if xd.dtype != w.dtype:
-            raise TypeError(f"{self}: input dtype {xd.dtype} does not match the weights' {w.dtype}; "
-                            f"convert the input (x.astype('{w.dtype}')) or the model (.to('{xd.dtype}'))")
-        if self.bias is None:
-            return basic.Linear.apply(x, self.weight)
-        return basic.Linear.apply(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias, name=self)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

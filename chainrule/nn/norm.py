@@ -8,6 +8,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor
 from ..ops import norm as _norm
+from . import functional as F
 from .module import Module
 from .parameter import Parameter
 
@@ -54,13 +55,7 @@ class _BatchNorm(Module):
         raise TypeError(f"{type(self).__name__} must define _check(x), the input-shape check")
 
     def forward(self, x):
-        xd = x.data if isinstance(x, Tensor) else np.asarray(x)
-        self._check(xd)
-        ref = self.weight if self.affine else self.running_mean
-        if ref is not None and xd.dtype != ref.data.dtype:
-            raise TypeError(f"{self._name}: input dtype {xd.dtype} does not match the layer's "
-                            f"{ref.data.dtype}; convert the input (x.astype('{ref.data.dtype}')) "
-                            f"or the layer (.to('{xd.dtype}'))")
+        self._check(F._data(x))
         momentum = self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1
@@ -69,12 +64,9 @@ class _BatchNorm(Module):
         # running statistics are used in evaluation and updated in training; without them the
         # batch statistics are used in both modes (as PyTorch)
         use_batch = self.training or not self.track_running_stats
-        rm = rv = None
-        if self.track_running_stats:
-            rm, rv = self.running_mean.data, self.running_var.data
-        return _norm.BatchNorm.apply(x, self.weight, self.bias, running_mean=rm, running_var=rv,
-                                     training=use_batch, momentum=momentum if momentum is not None
-                                     else 0.0, eps=self.eps, name=self._name)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=use_batch, momentum=momentum if momentum is not None else 0.0,
+                            eps=self.eps, name=self._name)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

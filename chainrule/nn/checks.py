@@ -1,0 +1,33 @@
+"""Input checks shared by the layers and their functional forms: one helper per check, so that a
+layer and its function (``nn.Linear`` and ``F.linear``) raise the same message.
+
+Each helper takes ``where``, the name that opens the message: a layer (its repr, e.g.
+``Linear(in_features=784, out_features=256, bias=True)``) or a function name (``"linear"``). It is
+formatted only when the check fails, so passing a layer costs nothing on the ordinary path.
+"""
+
+__all__ = ["DTYPE_MISMATCH", "check_dtype", "check_features", "check_probability"]
+
+# The one dtype-mismatch message of the library (layers, their functions, recurrent and conv layers).
+DTYPE_MISMATCH = ("{where}: input dtype {got} does not match the weights' {want}; convert the input "
+                  "(x.astype('{want}')) or the model (.to('{got}'))")
+
+
+def check_dtype(where, x, weight):
+    """Raise TypeError when the array ``x`` and ``weight`` have different dtypes."""
+    if x.dtype != weight.dtype:
+        raise TypeError(DTYPE_MISMATCH.format(where=where, got=x.dtype, want=weight.dtype))
+
+
+def check_features(where, x, weight):
+    """Raise ValueError unless ``x`` is (..., in_features) for a weight (out_features, in_features)."""
+    shape = x.shape
+    if not shape or shape[-1] != weight.shape[1]:
+        raise ValueError(f"{where}: expected input (N, {weight.shape[1]}) for weight "
+                         f"{tuple(weight.shape)}, got {tuple(shape)}")
+
+
+def check_probability(where, p):
+    """Raise ValueError unless ``p`` is a probability (dropout rates)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"{where}: probability must be in [0, 1], got {p}")
