@@ -16,7 +16,7 @@ from .backend import (get_default_dtype, get_num_threads, get_rng, get_rng_state
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
 from . import nn, optim, data  # noqa: E402
-from .fast import register as _fast_path  # noqa: E402,F401  (plugs the fast path in)
+from .fast import registry as _fast_path  # noqa: E402,F401  (plugs the fast path in)
 
 float32 = np.float32
 float64 = np.float64

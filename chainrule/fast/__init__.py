@@ -22,7 +22,7 @@ How it plugs in. Reference code asks in one place which implementation to run::
 ``use`` returns the registered replacement only while the fast path is enabled and the data is a
 plain ``numpy.ndarray`` (other array types, e.g. a CuPy array or a NumPy subclass, always get the
 reference). Replacements register themselves with ``register`` when ``chainrule`` is imported
-(``chainrule/fast/register.py``). This module imports nothing from chainrule, so ops and nn can
+(``chainrule/fast/registry.py``). This module imports nothing from chainrule, so ops and nn can
 consult it without knowing any fast piece.
 
 The switch:

@@ -1,5 +1,5 @@
 """Convolution on a second, batch-innermost layout for small feature maps, and the convolution
-fused with 2x2 max pooling. Replaces ``ops.conv.Conv`` (registered in ``fast/register.py``).
+fused with 2x2 max pooling. Replaces ``ops.conv.Conv`` (registered in ``fast/registry.py``).
 
 Why: with the batch outermost (the reference layout) every im2col/col2im slice of a small map is a
 run of only OW values; here the padded input is kept as (C, Hp, Wp, N) and the im2col buffer as

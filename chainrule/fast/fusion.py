@@ -1,6 +1,7 @@
 """Layer fusions for ``nn.Sequential``: a pass over its layer list, applied by the fast path.
-Replaces running the layers one by one (``nn.container.run_layers``, registered in ``fast/register.py``) where two exact rewrites apply;
-each is skipped while one of its layers has forward hooks (hooks see the layers' own outputs):
+Replaces running the layers one by one (``nn.container.run_layers``; registered in
+``fast/registry.py``) where two exact rewrites apply; each is skipped while one of its layers has
+forward hooks (hooks see the layers' own outputs):
 
 * ``ReLU`` directly followed by a max pooling runs as the pooling, then the ReLU. Max pooling
   commutes with the ReLU (max relu(x) = relu(max x), and the gradient reaches the same input or

@@ -1,5 +1,6 @@
 """2x2 / stride-2 max pooling on the four window corners. Replaces ``ops.pool.MaxPool2d`` for that
-geometry (LeNet's pools; registered in ``fast/register.py``); other geometries run the reference.
+geometry (LeNet's pools; registered in ``fast/registry.py``); other geometries run the
+reference.
 
 Why: the reference's separable passes run kernel-offset by kernel-offset over strided views; for
 2x2 windows, copying out the four corners (a strided gather is ~2x cheaper than arithmetic on

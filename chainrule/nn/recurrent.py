@@ -12,6 +12,9 @@ loads one to one:
 all drawn from U(-1/sqrt(H), 1/sqrt(H)). The variants add or drop rows (see LSTM and GRU).
 
 Each layer direction runs as one fused op (``chainrule.ops.recurrent``) over the whole sequence.
+The fast path plugs in where the layers pick that op (``fast.use``, chainrule/fast/__init__.py):
+``chainrule/fast/recurrent.py`` adds pooled buffers and, when the input comes straight from an
+``Embedding``, projects the table rows instead of the looked-up vectors.
 
 >>> lstm = nn.LSTM(input_size=64, hidden_size=128, batch_first=True)
 >>> out, (h_n, c_n) = lstm(x)                  # x (N, T, 64) -> out (N, T, 128), h_n (1, N, 128)
@@ -21,11 +24,10 @@ import math
 
 import numpy as np
 
-from .. import backend
+from .. import backend, fast
 from ..autograd import Tensor
 from ..ops import basic as _basic
 from ..ops import recurrent as _rec
-from ..ops.embedding import EmbeddingLookup
 from . import functional as F
 from . import init
 from .module import Module
@@ -45,21 +47,6 @@ def _take(h, k):
     if h.requires_grad:
         return h[k]
     return h.data[k]
-
-
-def _embedding_source(x):
-    """(table, token ids, padding_idx) when x is the fresh output of an embedding lookup: the first
-    layer then projects the V table rows instead of the T * N looked-up rows (same result, and
-    the backward sums per token before the products). Otherwise None."""
-    fn = x.grad_fn
-    if type(fn) is EmbeddingLookup and fn.__dict__.get("inputs") and fn.inputs[0] is not None:
-        idx = fn.__dict__.get("idx")
-        table = fn.inputs[0]
-        # worth it while the table has fewer rows than the batch has tokens
-        if (idx is not None and idx.ndim == 2 and idx.shape == x.shape[:2]
-                and 4 * table.shape[0] <= idx.size):
-            return table, idx, fn.pad
-    return None
 
 
 class RNNBase(Module):
@@ -157,7 +144,7 @@ class RNNBase(Module):
         """(h0, c0) stacked states or None."""
         return self._check_state(hx, n, "h0"), None
 
-    def _call_op(self, x, h0, c0, params, reverse, batch_first, lengths, emb=None):
+    def _call_op(self, x, h0, c0, params, reverse, batch_first, lengths):
         raise TypeError(f"{type(self).__name__} must define _call_op(), the fused op of one direction")
 
     def forward(self, x, hx=None, lengths=None):
@@ -185,14 +172,12 @@ class RNNBase(Module):
         L, ndir = self.num_layers, self.num_directions
         hs, cs = [], []
         out = x
-        emb = None if unbatched else _embedding_source(x)
         for k in range(L):
             outs = []
             for d in range(ndir):
                 i = k * ndir + d
                 params = [getattr(self, p) for p in self._layer_params[i]]
-                res = self._call_op(out, _take(h0, i), _take(c0, i), params, bool(d), bf, lengths,
-                                    emb if k == 0 else None)
+                res = self._call_op(out, _take(h0, i), _take(c0, i), params, bool(d), bf, lengths)
                 outs.append(res[0])
                 hs.append(res[1])
                 if len(res) > 2:
@@ -237,14 +222,6 @@ def _stack(ts):
     return _basic.Stack.apply(*ts, axis=0)
 
 
-def _inp(x, emb):
-    return (x,) if emb is None else (emb[0],)
-
-
-def _emb_kw(emb):
-    return {} if emb is None else {"tokens": emb[1], "padding_idx": emb[2]}
-
-
 def _pad_params(params, n):
     """[w_ih, w_hh] or [w_ih, w_hh, b_ih, b_hh] (+ extras) -> always with bias slots (None)."""
     if len(params) < n:
@@ -268,11 +245,11 @@ class RNN(RNNBase):
                          bidirectional, dtype)
         self.nonlinearity = nonlinearity
 
-    def _call_op(self, x, h0, c0, params, reverse, batch_first, lengths, emb=None):
+    def _call_op(self, x, h0, c0, params, reverse, batch_first, lengths):
         w_ih, w_hh, b_ih, b_hh = _pad_params(params, 4)
-        return _rec.RNNLayer.apply(*_inp(x, emb), h0, w_ih, w_hh, b_ih, b_hh,
-                                   nonlinearity=self.nonlinearity, reverse=reverse,
-                                   batch_first=batch_first, lengths=lengths, **_emb_kw(emb))
+        return fast.use(_rec.RNNLayer, x).apply(x, h0, w_ih, w_hh, b_ih, b_hh,
+                                                nonlinearity=self.nonlinearity, reverse=reverse,
+                                                batch_first=batch_first, lengths=lengths)
 
     def extra_repr(self):
         s = super().extra_repr()
@@ -326,12 +303,12 @@ class LSTM(RNNBase):
             return tuple(RNNBase._unsqueeze_state(self, h) for h in hx)
         return hx
 
-    def _call_op(self, x, h0, c0, params, reverse, batch_first, lengths, emb=None):
+    def _call_op(self, x, h0, c0, params, reverse, batch_first, lengths):
         p = _pad_params(params, 4 + self.peephole)
         w_peep = p[4] if self.peephole else None
-        return _rec.LSTMLayer.apply(*_inp(x, emb), h0, c0, p[0], p[1], p[2], p[3], w_peep,
-                                    reverse=reverse, batch_first=batch_first, lengths=lengths,
-                                    coupled=self.coupled, **_emb_kw(emb))
+        return fast.use(_rec.LSTMLayer, x).apply(x, h0, c0, p[0], p[1], p[2], p[3], w_peep,
+                                                 reverse=reverse, batch_first=batch_first,
+                                                 lengths=lengths, coupled=self.coupled)
 
     def _pack_result(self, out, h_n, c_n):
         return out, (h_n, c_n)
@@ -367,11 +344,11 @@ class GRU(RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype)
 
-    def _call_op(self, x, h0, c0, params, reverse, batch_first, lengths, emb=None):
+    def _call_op(self, x, h0, c0, params, reverse, batch_first, lengths):
         w_ih, w_hh, b_ih, b_hh = _pad_params(params, 4)
-        return _rec.GRULayer.apply(*_inp(x, emb), h0, w_ih, w_hh, b_ih, b_hh, variant=self.variant,
-                                   reverse=reverse, batch_first=batch_first, lengths=lengths,
-                                   **_emb_kw(emb))
+        return fast.use(_rec.GRULayer, x).apply(x, h0, w_ih, w_hh, b_ih, b_hh,
+                                                variant=self.variant, reverse=reverse,
+                                                batch_first=batch_first, lengths=lengths)
 
     def extra_repr(self):
         s = super().extra_repr()

@@ -1,6 +1,5 @@
 """Embedding lookup: rows of a weight matrix picked by integer indices, and the scatter-add back."""
-import numpy as np
-
+from .. import backend
 from ..autograd import Function
 
 
@@ -8,20 +7,22 @@ def scatter_rows(idx, g, num_rows):
     """Sum the rows of g (M, E) into a (num_rows, E) array at rows idx (M,), without np.add.at
     (slow). Few distinct ids: sort, then one reduction per run of equal ids; many: one bincount
     over (id, column) pairs. (np.add.reduceat, the obvious tool, measured slower than both.)"""
+    xp = backend.array_namespace(g)
     m, e = g.shape
-    out = np.zeros((num_rows, e), dtype=g.dtype)
+    out = xp.zeros((num_rows, e), dtype=g.dtype)
     if m == 0:
         return out
-    order = np.argsort(idx, kind="stable")
+    idx = xp.asarray(idx)
+    order = xp.argsort(idx, kind="stable")
     s = idx[order]
-    starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+    starts = xp.flatnonzero(xp.concatenate((xp.ones(1, bool), s[1:] != s[:-1])))
     if len(starts) < 0.003 * m * e:             # cost model measured on the dev machine
-        ends = np.append(starts[1:], m)
+        ends = xp.append(starts[1:], m)
         for v, a, b in zip(s[starts].tolist(), starts.tolist(), ends.tolist()):
-            np.add.reduce(g[order[a:b]], axis=0, out=out[v])    # small gathers, no big copy
+            g[order[a:b]].sum(axis=0, out=out[v])               # small gathers, no big copy
         return out
-    flat = (idx[:, None] * e + np.arange(e)).ravel()
-    out[...] = np.bincount(flat, weights=g.reshape(-1), minlength=num_rows * e).reshape(num_rows, e)
+    flat = (idx[:, None] * e + xp.arange(e)).ravel()
+    out[...] = xp.bincount(flat, weights=g.reshape(-1), minlength=num_rows * e).reshape(num_rows, e)
     return out
 
 
@@ -33,7 +34,7 @@ class EmbeddingLookup(Function):
 
     def forward(self, weight, idx, padding_idx=None):
         self.idx, self.v, self.pad = idx, weight.shape[0], padding_idx
-        return np.take(weight, idx, axis=0)
+        return backend.array_namespace(weight).take(weight, idx, axis=0)
 
     def backward(self, g):
         e = g.shape[-1]

@@ -18,25 +18,17 @@ t < lengths[n]. On padded steps the state is carried unchanged (so the forward d
 the state of the last real step, and the reverse direction starts from h0 at the last real step)
 and the output is zero, as PyTorch's packed sequences give after ``pad_packed_sequence``.
 
-Speed, measured on the 2-core development machine (W3, ``benchmarks/w3_lstm.py``):
-- sigmoid(z) = 0.5 tanh(z / 2) + 0.5: the sigmoid gates' rows are halved once per call (exact, a
-  power of two), so one tanh call covers all gates of a step;
-- the gates are kept in the internal order (g, i, f, o): the sigmoid gates are contiguous for
-  the forward, the gates driven by dL/dc contiguous for the backward; gradients are permuted back;
-- an embedding lookup feeding the first layer is fused: the V table rows are projected instead of
-  the T * N looked-up rows, and backward sums dZ per token first (``tokens=``);
-- the in-loop products use NumPy's BLAS as configured (``chainrule.set_num_threads``): on the
-  quiet 2-core machine two threads make a (32, 128) x (128, 512) product 1.6x faster (51 -> 31 us)
-  and the W3 step 1.3x. On a machine shared with other busy processes, set one thread (OpenBLAS'
-  spinning threads then make small products 10x slower). An earlier version pinned the loops to
-  one BLAS thread and moved the products over finished chunks of steps to a worker thread:
-  measured 45 steps/s against 60 for the plain loops, so it was removed;
-- the backward factors (local derivatives) are computed for all steps at once after the forward
-  loop, and the weight gradients of all steps with one product each after the backward loop;
-- large buffers are pooled (``_Pool``): fresh multi-megabyte arrays cost ~2500 page faults a step.
+Speed: sigmoid(z) = 0.5 tanh(z / 2) + 0.5, with the sigmoid gates' rows halved once per call (exact,
+a power of two), so one tanh call covers all gates of a step; the gates are kept in the internal
+order (g, i, f, o), the sigmoid gates contiguous for the forward and the gates driven by dL/dc for
+the backward (gradients are permuted back); the backward factors (local derivatives) of all steps
+are computed at once after the forward loop, and the weight gradients of all steps with one
+product each after the backward loop. ``chainrule/fast/recurrent.py`` adds pooled buffers and the
+fusion of an embedding lookup feeding the first layer.
 """
-import numpy as np
+import numpy as np        # lengths checks and gate permutations; array math uses the data's xp
 
+from .. import backend
 from ..autograd import Function
 
 __all__ = ["RNNLayer", "LSTMLayer", "GRULayer", "check_lengths"]
@@ -67,14 +59,14 @@ def check_lengths(lengths, n, t, where):
     return a.astype(np.int64, copy=False)
 
 
-def _masks(lengths, T, N):
+def _masks(lengths, T, N, xp):
     """(T, N, 1) bool 'step is real' (None without lengths), and per step the (N, 1) mask of
-    padded rows, or None where every sequence is still running."""
+    padded rows, or None where every sequence is still running (in the data's namespace xp)."""
     if lengths is None:
         return None, [None] * T
-    valid = np.arange(T)[:, None] < lengths[None, :]
-    offs = [None if v.all() else ~v[:, None] for v in valid]
-    return valid[:, :, None], offs
+    valid = np.arange(T)[:, None] < lengths[None, :]           # from the lengths (NumPy ints)
+    offs = [None if v.all() else xp.asarray(~v[:, None]) for v in valid]
+    return xp.asarray(valid[:, :, None]), offs
 
 
 def _needs(fn, n):
@@ -100,17 +92,18 @@ def _out_is_copy(batch_first, lengths):
 def _finish_output(Hs, T, rev, valid, batch_first):
     """The per-step outputs in the caller's layout, and the final state (both fresh arrays when
     ``_out_is_copy``; views of Hs otherwise)."""
+    xp = backend.array_namespace(Hs)
     out = Hs[:T] if rev else Hs[1:]
     last = Hs[0] if rev else Hs[T]
     if not _out_is_copy(batch_first, valid):
         return out, last
     _, N, H = Hs.shape
-    y = np.empty((N, T, H) if batch_first else (T, N, H), Hs.dtype)
+    y = xp.empty((N, T, H) if batch_first else (T, N, H), Hs.dtype)
     yt = y.transpose(1, 0, 2) if batch_first else y
     if valid is not None:
-        np.multiply(out, valid, out=yt)         # padded steps output zero
+        xp.multiply(out, valid, out=yt)         # padded steps output zero
     else:
-        np.copyto(yt, out)
+        xp.copyto(yt, out)
     return y, last.copy()
 
 
@@ -123,12 +116,13 @@ def _prep_dy(dy, valid, batch_first):
 
 def _input_rows(x, batch_first, ws):
     """x as contiguous time-major rows (T * N, D), plus (T, N, D)."""
+    xp = backend.array_namespace(x)
     xt = x.transpose(1, 0, 2) if batch_first else x
     T, N, D = xt.shape
     if xt.flags.c_contiguous:
         return xt.reshape(T * N, D), T, N, D
     x2 = ws.empty((T * N, D), x.dtype)
-    np.copyto(x2.reshape(T, N, D), xt)
+    xp.copyto(x2.reshape(T, N, D), xt)
     return x2, T, N, D
 
 
@@ -147,138 +141,53 @@ def _init_state(buf, slot, s, dtype):
         buf[slot] = s
 
 
-class _Pool:
-    """Large buffers kept for reuse between calls of the recurrent ops.
+class Buffers:
+    """Where an op call's work buffers come from: fresh arrays of the data's namespace.
+    (``chainrule/fast/recurrent.py`` hands out pooled ones instead.)"""
 
-    Fresh multi-megabyte arrays cost page faults on first touch (glibc maps and unmaps them
-    around every training step: measured ~2500 faults, a fifth of the LSTM step's CPU time), so
-    the gate, state and gradient buffers of a call go back here once the call's graph is freed.
-    Only buffers that never leave the op are pooled (outputs are fresh arrays). Bounded:
-    ``max_per_shape`` arrays per (shape, dtype), ``max_bytes`` in all; ``clear()`` empties it.
-    """
+    __slots__ = ("empty",)
 
-    max_per_shape = 8
-    max_bytes = 256 << 20
-
-    def __init__(self):
-        self.free = {}
-        self.nbytes = 0
-
-    def get(self, shape, dtype):
-        lst = self.free.get((shape, dtype))
-        if lst:
-            a = lst.pop()
-            self.nbytes -= a.nbytes
-            return a
-        return np.empty(shape, dtype)
-
-    def put(self, arrays):
-        for a in arrays:
-            key = (a.shape, a.dtype)
-            lst = self.free.setdefault(key, [])
-            if len(lst) < self.max_per_shape and self.nbytes + a.nbytes <= self.max_bytes:
-                lst.append(a)
-                self.nbytes += a.nbytes
-
-    def clear(self):
-        self.free.clear()
-        self.nbytes = 0
+    def __init__(self, xp):
+        self.empty = xp.empty
 
 
-_POOL = _Pool()
+class _Recurrent(Function):
+    """What the three layer ops share: where buffers come from, the input projections of all steps
+    and the gradients on the input side. The fast path overrides these three methods."""
 
+    def _buffers(self, xp):
+        return Buffers(xp)
 
-def clear_workspace():
-    """Free the buffers the recurrent ops keep for reuse."""
-    _POOL.clear()
-
-
-class _Workspace:
-    """The pooled buffers of one op call; they return to the pool when this object dies, i.e.
-    when autograd frees the call's Function after backward (or at once if nothing was recorded).
-    With retain_graph the Function, and so its buffers, stay alive: a second backward is safe."""
-
-    __slots__ = ("arrays",)
-
-    def __init__(self):
-        self.arrays = []
-
-    def empty(self, shape, dtype):
-        a = _POOL.get(tuple(shape), np.dtype(dtype))
-        self.arrays.append(a)
-        return a
-
-    def __del__(self):
-        try:
-            _POOL.put(self.arrays)
-        except Exception:                       # interpreter shutdown
-            pass
-
-
-def _project(fn, ws, x, tokens, batch_first, w, b=None):
-    """Input projections of all steps plus bias, (T * N, G) = rows of x times w^T (+ b), w (G, D),
-    into a workspace buffer.
-
-    With ``tokens`` (token ids (T, N) or (N, T) with batch_first), x is an embedding table (V, D)
-    and the sequence is x[tokens]: project the V table rows once and gather, instead of
-    projecting T * N rows (backward likewise sums dZ per token first)."""
-    if tokens is None:
+    def _project(self, ws, x, batch_first, w, b=None):
+        """Input projections of all steps plus bias, (T * N, G) = rows of x times w^T (+ b),
+        w (G, D), into a work buffer; returns it and T, N, D."""
         x2, T, N, D = _input_rows(x, batch_first, ws)
-        fn.x2, fn.tok = x2, None
-        A = np.matmul(x2, w.T, out=ws.empty((T * N, w.shape[0]), x.dtype))
+        self.x2 = x2
+        A = self.xp.matmul(x2, w.T, out=ws.empty((T * N, w.shape[0]), x.dtype))
         if b is not None:
             A += b
         return A, T, N, D
-    tok = tokens.T if batch_first else tokens
-    T, N = tok.shape
-    tok = np.ascontiguousarray(tok).reshape(-1)
-    fn.x2, fn.tok = x, tok
-    table = x @ w.T
-    if b is not None:
-        table += b
-    A = ws.empty((T * N, w.shape[0]), x.dtype)
-    return np.take(table, tok, axis=0, out=A, mode="clip"), T, N, x.shape[1]   # ids checked
 
-
-def _input_grads(fn, dZ, w, nx, nwi, nb, padding_idx=None):
-    """(dL/dx or dL/d table, dL/dw, dL/db) from dZ = dL/d(pre-activation) (T * N, G) of all
-    steps, once the backward loop has filled it: one product each."""
-    T, N, D, H = fn.dims
-    gx = gwi = gb = None
-    if fn.tok is not None:
-        if not (nx or nwi or nb):
-            return None, None, None
-        table = fn.x2
-        V = table.shape[0]
-        if V <= 128:                             # small vocabulary: one one-hot product
-            S = (np.arange(V)[:, None] == fn.tok[None, :]).astype(dZ.dtype) @ dZ
-        else:
-            from .embedding import scatter_rows
-            S = scatter_rows(fn.tok, dZ, V)      # (V, G): dZ summed per token
-        if nx:
-            gx = S @ w
-            if padding_idx is not None:
-                gx[padding_idx] = 0
+    def _input_grads(self, dZ, w, nx, nwi, nb):
+        """(dL/dx, dL/dw, dL/db) from dZ = dL/d(pre-activation) (T * N, G) of all steps, once the
+        backward loop has filled it: one product each."""
+        T, N, D, H = self.dims
+        gx = gwi = gb = None
         if nwi:
-            gwi = S.T @ table
+            gwi = dZ.T @ self.x2                 # all steps' weight gradients at once
         if nb:
-            gb = S.sum(axis=0)
+            gb = dZ.sum(axis=0)
+        if nx:
+            gx = (dZ @ w).reshape(T, N, D)
+            if self.bf:
+                gx = gx.transpose(1, 0, 2)
         return gx, gwi, gb
-    if nwi:
-        gwi = dZ.T @ fn.x2                       # all steps' weight gradients at once
-    if nb:
-        gb = dZ.sum(axis=0)
-    if nx:
-        gx = (dZ @ w).reshape(T, N, D)
-        if fn.bf:
-            gx = gx.transpose(1, 0, 2)
-    return gx, gwi, gb
 
 
 # ------------------------------------------------------------------------------------------------
 # Elman RNN: h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or relu
 # ------------------------------------------------------------------------------------------------
-class RNNLayer(Function):
+class RNNLayer(_Recurrent):
     """One direction of one Elman RNN layer over the whole sequence.
 
     Inputs x (T, N, D) [or (N, T, D)], h0 (N, H) or None, w_ih (H, D), w_hh (H, H), b_ih, b_hh (H,)
@@ -286,63 +195,65 @@ class RNNLayer(Function):
     """
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, nonlinearity="tanh",
-                reverse=False, batch_first=False, lengths=None, tokens=None, padding_idx=None):
-        ws = _Workspace()
-        A, T, N, D = _project(self, ws, x, tokens, batch_first, w_ih, _bias(b_ih, b_hh))
+                reverse=False, batch_first=False, lengths=None):
+        self.xp = xp = backend.array_namespace(x)
+        ws = self._buffers(xp)
+        A, T, N, D = self._project(ws, x, batch_first, w_ih, _bias(b_ih, b_hh))
         H = w_hh.shape[0]                        # (all steps' input projections at once)
         dt = x.dtype
         rev = 1 if reverse else 0
         relu = nonlinearity == "relu"
         A = A.reshape(T, N, H)
-        Hs = (ws.empty if _out_is_copy(batch_first, lengths) else np.empty)((T + 1, N, H), dt)
+        Hs = (ws.empty if _out_is_copy(batch_first, lengths) else xp.empty)((T + 1, N, H), dt)
         _init_state(Hs, T if rev else 0, h0, dt)
         whT = w_hh.T
-        gh = np.empty((N, H), dt)
-        valid, offs = _masks(lengths, T, N)
+        gh = xp.empty((N, H), dt)
+        valid, offs = _masks(lengths, T, N, xp)
         for t in _steps(T, rev):
             a = A[t]
             hp, hn = Hs[t + rev], Hs[t + 1 - rev]
-            np.matmul(hp, whT, out=gh)
+            xp.matmul(hp, whT, out=gh)
             a += gh
             if relu:
-                np.maximum(a, 0, out=hn)
+                xp.maximum(a, 0, out=hn)
             else:
-                np.tanh(a, out=hn)
+                xp.tanh(a, out=hn)
             if offs[t] is not None:
-                np.copyto(hn, hp, where=offs[t])
+                xp.copyto(hn, hp, where=offs[t])
         if any(self.needs_input_grad):
-            self.Hs, self.w_ih, self.w_hh, self.pad = Hs, w_ih, w_hh, padding_idx
+            self.Hs, self.w_ih, self.w_hh = Hs, w_ih, w_hh
             self.dims, self.rev, self.relu, self.bf = (T, N, D, H), rev, relu, batch_first
             self.valid, self.offs, self.ws = valid, offs, ws
         return _finish_output(Hs, T, rev, valid, batch_first)
 
     def backward(self, dy, dhn):
+        xp = self.xp
         T, N, D, H = self.dims
         rev, Hs = self.rev, self.Hs
         dt = Hs.dtype
         Y = Hs[1 - rev:T + 1 - rev]
         K = self.ws.empty((T, N, H), dt)
         if self.relu:                            # d relu(a)/da = [a > 0] = sign(y), as y >= 0
-            np.sign(Y, out=K)
+            xp.sign(Y, out=K)
         else:                                    # d tanh(a)/da = 1 - y^2
-            np.square(Y, out=K)
-            np.subtract(1, K, out=K)
+            xp.square(Y, out=K)
+            xp.subtract(1, K, out=K)
         if self.valid is not None:
             K *= self.valid
         dyt = _prep_dy(dy, self.valid, self.bf)
         dA = self.ws.empty((T, N, H), dt)
-        dh_c = np.array(dhn, dtype=dt)
-        dh = np.empty((N, H), dt)
+        dh_c = xp.array(dhn, dtype=dt)
+        dh = xp.empty((N, H), dt)
         wh, offs = self.w_hh, self.offs
         n = _needs(self, 6)
         dZ = dA.reshape(T * N, H)
         for t in _back_steps(T, rev):
-            np.add(dh_c, dyt[t], out=dh)
-            np.multiply(dh, K[t], out=dA[t])
-            np.matmul(dA[t], wh, out=dh_c)       # dL/dh_prev = dL/da W_hh
+            xp.add(dh_c, dyt[t], out=dh)
+            xp.multiply(dh, K[t], out=dA[t])
+            xp.matmul(dA[t], wh, out=dh_c)       # dL/dh_prev = dL/da W_hh
             if offs[t] is not None:
-                np.copyto(dh_c, dh, where=offs[t])   # padded step: the state passed through
-        gx, gwi, gb = _input_grads(self, dZ, self.w_ih, n[0], n[2], n[4] or n[5], self.pad)
+                xp.copyto(dh_c, dh, where=offs[t])   # padded step: the state passed through
+        gx, gwi, gb = self._input_grads(dZ, self.w_ih, n[0], n[2], n[4] or n[5])
         gwh = dZ.T @ Hs[rev:T + rev].reshape(T * N, H) if n[3] else None
         return (gx, dh_c if n[1] else None, gwi, gwh, gb if n[4] else None, gb if n[5] else None)
 
@@ -367,13 +278,12 @@ def _lstm_perm(H, coupled):
     return p
 
 
-class LSTMLayer(Function):
+class LSTMLayer(_Recurrent):
     """One direction of one LSTM layer over the whole sequence.
 
     Inputs x (T, N, D) [or (N, T, D)], h0, c0 (N, H) or None, w_ih (4H, D), w_hh (4H, H),
     b_ih, b_hh (4H,) or None (gate order i, f, g, o; coupled: 3H rows f, g, o), w_peep (3, H)
-    (rows i, f, o; coupled: (2, H), rows f, o) or None. With ``tokens``, x is an embedding table
-    (V, D) and the input sequence is x[tokens] (see ``_project``).
+    (rows i, f, o; coupled: (2, H), rows f, o) or None.
     Returns (y (T, N, H) [or (N, T, H)], h_n (N, H), c_n (N, H)).
 
     After the loop, the local derivative factors backward needs (K: dz/d(pre-activation) per
@@ -381,8 +291,9 @@ class LSTMLayer(Function):
     """
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_peep=None, *,
-                reverse=False, batch_first=False, lengths=None, coupled=False, tokens=None,
-                padding_idx=None):
+                reverse=False, batch_first=False, lengths=None, coupled=False):
+        self.xp = xp = backend.array_namespace(x)
+        ws = self._buffers(xp)
         H = w_hh.shape[1]
         ng = 3 if coupled else 4
         nd = ng - 1                              # slot of o; slots before it are driven by dc
@@ -391,88 +302,88 @@ class LSTMLayer(Function):
         rev = 1 if reverse else 0
         rec = any(self.needs_input_grad)
         perm = _lstm_perm(H, coupled)
-        sc = np.full((G, 1), 0.5, dtype=dt)      # halve the sigmoid gates' rows (exact)
+        sc = xp.full((G, 1), 0.5, dtype=dt)      # halve the sigmoid gates' rows (exact)
         sc[:H] = 1
         wh = w_hh[perm]
-        whs = np.ascontiguousarray((wh * sc).T)  # (H, G)
+        whs = xp.ascontiguousarray((wh * sc).T)  # (H, G)
         wi = w_ih[perm]
-        ws = _Workspace()
         b = _bias(b_ih, b_hh)
-        A, T, N, D = _project(self, ws, x, tokens, batch_first, wi * sc,
+        A, T, N, D = self._project(ws, x, batch_first, wi * sc,
                               None if b is None else b[perm] * sc[:, 0])   # (T * N, G), all steps
         A = A.reshape(T, N, G)
         A4 = A.reshape(T, N, ng, H)              # becomes the gate activations, step by step
-        Hs = (ws.empty if _out_is_copy(batch_first, lengths) else np.empty)((T + 1, N, H), dt)
+        Hs = (ws.empty if _out_is_copy(batch_first, lengths) else xp.empty)((T + 1, N, H), dt)
         Cs = ws.empty((T + 1, N, H), dt)
         s0 = T if rev else 0
         _init_state(Hs, s0, h0, dt)
         _init_state(Cs, s0, c0, dt)
         TC = ws.empty((T, N, H), dt)             # tanh(c_t)
-        gh = np.empty((N, G), dt)
-        tmp = np.empty((N, H), dt)
+        gh = xp.empty((N, G), dt)
+        tmp = xp.empty((N, H), dt)
         peep = w_peep is not None
         if peep:
-            ps = w_peep * np.asarray(0.5, dt)
+            ps = w_peep * xp.asarray(0.5, dt)
             p_in, p_o = ps[:-1], ps[-1]
         sc_row, sh_row = sc[:, 0], 1 - sc[:, 0]   # (0.5, 0.5) on sigmoid gates, (1, 0) on g
-        valid, offs = _masks(lengths, T, N)
+        valid, offs = _masks(lengths, T, N, xp)
         for t in _steps(T, rev):
             a = A[t]
             a4 = A4[t]
             hp, cp = Hs[t + rev], Cs[t + rev]
             hn, cn = Hs[t + 1 - rev], Cs[t + 1 - rev]
-            np.matmul(hp, whs, out=gh)       # all gates in one product
+            xp.matmul(hp, whs, out=gh)       # all gates in one product
             a += gh
             if peep:                         # i, f look at c_{t-1}
                 a4[:, 1:nd] += p_in * cp[:, None, :]
                 s = a[:, :-H]
-                np.tanh(s, out=s)
+                xp.tanh(s, out=s)
                 s = a[:, H:-H]
                 s *= 0.5
                 s += 0.5                     # sigmoid(z) = 0.5 tanh(z / 2) + 0.5
             else:
-                np.tanh(a, out=a)            # one tanh for all gates
+                xp.tanh(a, out=a)            # one tanh for all gates
                 a *= sc_row                  # the same over whole rows (contiguous: faster;
                 a += sh_row                  # g's entries are times 1 plus 0)
             g, f, o = a4[:, 0], a4[:, nd - 1], a4[:, nd]
             if coupled:                      # c = f c_prev + (1 - f) g = g + f (c_prev - g)
-                np.subtract(cp, g, out=tmp)
+                xp.subtract(cp, g, out=tmp)
                 tmp *= f
-                np.add(g, tmp, out=cn)
+                xp.add(g, tmp, out=cn)
             else:                            # c = f c_prev + i g
-                np.multiply(f, cp, out=cn)
-                np.multiply(a4[:, 1], g, out=tmp)
+                xp.multiply(f, cp, out=cn)
+                xp.multiply(a4[:, 1], g, out=tmp)
                 cn += tmp
             if peep:                         # o looks at c_t
-                np.multiply(cn, p_o, out=tmp)
+                xp.multiply(cn, p_o, out=tmp)
                 o += tmp
-                np.tanh(o, out=o)
+                xp.tanh(o, out=o)
                 o *= 0.5
                 o += 0.5
             tc = TC[t]
-            np.tanh(cn, out=tc)
-            np.multiply(o, tc, out=hn)       # h = o tanh(c)
+            xp.tanh(cn, out=tc)
+            xp.multiply(o, tc, out=hn)       # h = o tanh(c)
             if offs[t] is not None:
-                np.copyto(hn, hp, where=offs[t])
-                np.copyto(cn, cp, where=offs[t])
+                xp.copyto(hn, hp, where=offs[t])
+                xp.copyto(cn, cp, where=offs[t])
         if rec:
             # the backward factors of all steps, on gate-major copies (ng, T, N, H): each gate's
             # values are then contiguous (per-gate slices of (T, N, ng, H) cost ~5x as much:
             # NumPy's per-row overhead on rows of H values; W3 shapes: 1.33-1.37 -> 0.84-1.04 ms
             # with the copy)
             AS = ws.empty((ng, T, N, H), dt)
-            np.copyto(AS, A4.transpose(2, 0, 1, 3))
+            xp.copyto(AS, A4.transpose(2, 0, 1, 3))
             KS, Kc = ws.empty((ng, T, N, H), dt), ws.empty((T, N, H), dt)
             _lstm_factors(AS, KS, Kc, TC, Cs[rev:T + rev], coupled,
                           ws.empty((T, N, H), dt) if coupled else None)
             self.AS, self.KS, self.Kc, self.Hs, self.Cs = AS, KS, Kc, Hs, Cs
             self.wi, self.wh, self.perm, self.w_peep = wi, wh, perm, w_peep
             self.dims, self.rev, self.bf, self.coupled = (T, N, D, H), rev, batch_first, coupled
-            self.valid, self.offs, self.pad, self.ws = valid, offs, padding_idx, ws
+            self.valid, self.offs, self.ws = valid, offs, ws
         y, h_n = _finish_output(Hs, T, rev, valid, batch_first)
         return y, h_n, (Cs[0] if rev else Cs[T]).copy()
 
     def backward(self, dy, dhn, dcn):
+        xp = self.xp
         T, N, D, H = self.dims
         rev, KS, Kc = self.rev, self.KS, self.Kc
         ng = KS.shape[0]
@@ -482,7 +393,7 @@ class LSTMLayer(Function):
         if self.valid is not None:               # padded steps: no gate gradient, state passes
             KS = KS * self.valid
             Kc = Kc * self.valid
-            F = np.where(self.valid, F, 1)
+            F = xp.where(self.valid, F, 1)
         K4 = KS.transpose(1, 2, 0, 3)            # (T, N, ng, H) view: a step's (N, ng, H)
         wh = self.wh
         peep = self.w_peep is not None
@@ -491,39 +402,38 @@ class LSTMLayer(Function):
         dyt = _prep_dy(dy, self.valid, self.bf)
         dG = self.ws.empty((T, N, ng * H), dt)
         dG4 = dG.reshape(T, N, ng, H)
-        dh_c = np.array(dhn, dtype=dt)
-        dc_c = np.array(dcn, dtype=dt)
-        dh = np.empty((N, H), dt)
-        dc = np.empty((N, H), dt)
-        tmp = np.empty((N, H), dt)
+        dh_c = xp.array(dhn, dtype=dt)
+        dc_c = xp.array(dcn, dtype=dt)
+        dh = xp.empty((N, H), dt)
+        dc = xp.empty((N, H), dt)
+        tmp = xp.empty((N, H), dt)
         offs = self.offs
         needs = _needs(self, 8)
         dZ = dG.reshape(T * N, ng * H)
         for t in _back_steps(T, rev):
-            np.add(dh_c, dyt[t], out=dh)
-            np.multiply(dh, Kc[t], out=dc)
+            xp.add(dh_c, dyt[t], out=dh)
+            xp.multiply(dh, Kc[t], out=dc)
             dc += dc_c                       # dL/dc_t
             d4 = dG4[t]
             k4 = K4[t]
             if peep:
-                np.multiply(dh, k4[:, nd], out=d4[:, nd])
-                np.multiply(d4[:, nd], p_o, out=tmp)
+                xp.multiply(dh, k4[:, nd], out=d4[:, nd])
+                xp.multiply(d4[:, nd], p_o, out=tmp)
                 dc += tmp                    # o looked at c_t
             if peep:
-                np.multiply(dc[:, None, :], k4[:, :nd], out=d4[:, :nd])
+                xp.multiply(dc[:, None, :], k4[:, :nd], out=d4[:, :nd])
             else:                            # whole rows (contiguous, faster), then o's slot
-                np.multiply(dc[:, None, :], k4, out=d4)
-                np.multiply(dh, k4[:, nd], out=d4[:, nd])
-            np.multiply(dc, F[t], out=dc_c)  # dL/dc_{t-1}
+                xp.multiply(dc[:, None, :], k4, out=d4)
+                xp.multiply(dh, k4[:, nd], out=d4[:, nd])
+            xp.multiply(dc, F[t], out=dc_c)  # dL/dc_{t-1}
             if peep:                         # i, f looked at c_prev
                 for k in range(1, nd):
-                    np.multiply(d4[:, k], p_in[k - 1], out=tmp)
+                    xp.multiply(d4[:, k], p_in[k - 1], out=tmp)
                     dc_c += tmp
-            np.matmul(dG[t], wh, out=dh_c)   # dL/dh_prev = dL/dz W_hh
+            xp.matmul(dG[t], wh, out=dh_c)   # dL/dh_prev = dL/dz W_hh
             if offs[t] is not None:
-                np.copyto(dh_c, dh, where=offs[t])
-        gx, gwi, gb = _input_grads(self, dZ, self.wi, needs[0], needs[3], needs[5] or needs[6],
-                                   self.pad)
+                xp.copyto(dh_c, dh, where=offs[t])
+        gx, gwi, gb = self._input_grads(dZ, self.wi, needs[0], needs[3], needs[5] or needs[6])
         perm = self.perm                         # back from the internal gate order
         gwi = None if gwi is None else _unpermute(gwi, perm)
         gwh = None
@@ -533,10 +443,10 @@ class LSTMLayer(Function):
         gp = None
         if peep and needs[7]:
             Cprev, Cnew = self.Cs[rev:T + rev], self.Cs[1 - rev:T + 1 - rev]
-            gp = np.empty_like(self.w_peep)
+            gp = xp.empty_like(self.w_peep)
             for k in range(1, nd):
-                gp[k - 1] = np.einsum("tnh,tnh->h", dG4[:, :, k], Cprev)
-            gp[-1] = np.einsum("tnh,tnh->h", dG4[:, :, nd], Cnew)
+                gp[k - 1] = xp.einsum("tnh,tnh->h", dG4[:, :, k], Cprev)
+            gp[-1] = xp.einsum("tnh,tnh->h", dG4[:, :, nd], Cnew)
         return (gx, dh_c if needs[1] else None, dc_c if needs[2] else None, gwi, gwh,
                 gb if needs[5] else None, gb if needs[6] else None, gp)
 
@@ -548,25 +458,26 @@ def _lstm_factors(AS, KS, Kc, TC, Cprev, coupled, scratch=None):
     dc/df sigmoid'(f), dh/do sigmoid'(o)] = [i (1 - g^2), g i (1 - i), c_prev f (1 - f),
     tanh(c) o (1 - o)] (coupled: [(1 - f)(1 - g^2), (c_prev - g) f (1 - f), ...]), and
     Kc = dh/dc = o (1 - tanh^2 c)."""
+    xp = backend.array_namespace(AS)
     nd = AS.shape[0] - 1
     sig, ksig = AS[1:], KS[1:]
-    np.subtract(1, sig, out=ksig)
+    xp.subtract(1, sig, out=ksig)
     ksig *= sig                              # s (1 - s) in the sigmoid slots
     g, kg = AS[0], KS[0]
-    np.square(g, out=kg)
-    np.subtract(1, kg, out=kg)               # 1 - g^2
+    xp.square(g, out=kg)
+    xp.subtract(1, kg, out=kg)               # 1 - g^2
     if coupled:
-        np.subtract(1, AS[1], out=scratch)
+        xp.subtract(1, AS[1], out=scratch)
         kg *= scratch                        # dc/dg = 1 - f
-        np.subtract(Cprev, g, out=scratch)
+        xp.subtract(Cprev, g, out=scratch)
         KS[1] *= scratch                     # dc/df = c_prev - g
     else:
         kg *= AS[1]                          # dc/dg = i
         KS[1] *= g                           # dc/di = g
         KS[2] *= Cprev                       # dc/df = c_prev
     KS[nd] *= TC                             # dh/do = tanh(c)
-    np.square(TC, out=Kc)
-    np.subtract(1, Kc, out=Kc)
+    xp.square(TC, out=Kc)
+    xp.subtract(1, Kc, out=Kc)
     Kc *= AS[nd]                             # dh/dc = o (1 - tanh^2 c)
 
 
@@ -575,22 +486,24 @@ def _gru_factors(AS, KS, Kr, Hprev, Ghn, tmp, cho):
     KS (2, T, N, H) gets [dh'/dz sigmoid'(z), dh'/dn tanh'(n)] = [z (1 - z)(h_prev - n),
     (1 - z)(1 - n^2)]; Kr = r (1 - r) times d(pre_n)/dr: Ghn = W_hn h + b_hn in PyTorch's form,
     or with Cho's (Ghn None) the factor h_prev of d(r * h)/dr."""
+    xp = backend.array_namespace(AS)
     r, z, n = AS
     kz, kn = KS
-    np.subtract(1, z, out=kz)
-    np.square(n, out=kn)
-    np.subtract(1, kn, out=kn)
+    xp.subtract(1, z, out=kz)
+    xp.square(n, out=kn)
+    xp.subtract(1, kn, out=kn)
     kn *= kz                                 # (1 - z)(1 - n^2)
     kz *= z
-    np.subtract(Hprev, n, out=tmp)
+    xp.subtract(Hprev, n, out=tmp)
     kz *= tmp                                # z (1 - z)(h_prev - n)
-    np.subtract(1, r, out=Kr)
+    xp.subtract(1, r, out=Kr)
     Kr *= r
     Kr *= Hprev if cho else Ghn
 
 
 def _unpermute(a, perm):
-    out = np.empty_like(a)
+    xp = backend.array_namespace(a)
+    out = xp.empty_like(a)
     out[perm] = a
     return out
 
@@ -600,7 +513,7 @@ def _unpermute(a, perm):
 # the original ('cho'):                   n = tanh(W_in x + b_in + W_hn (r * h) + b_hn).
 # Both: r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise, h' = (1 - z) n + z h.
 # ------------------------------------------------------------------------------------------------
-class GRULayer(Function):
+class GRULayer(_Recurrent):
     """One direction of one GRU layer over the whole sequence.
 
     Inputs x (T, N, D) [or (N, T, D)], h0 (N, H) or None, w_ih (3H, D), w_hh (3H, H), b_ih, b_hh
@@ -608,12 +521,14 @@ class GRULayer(Function):
     """
 
     def forward(self, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, variant="pytorch",
-                reverse=False, batch_first=False, lengths=None, tokens=None, padding_idx=None):
+                reverse=False, batch_first=False, lengths=None):
+        self.xp = xp = backend.array_namespace(x)
+        ws = self._buffers(xp)
         H = w_hh.shape[1]
         dt = x.dtype
         rev = 1 if reverse else 0
         cho = variant == "cho"
-        sc = np.full((3 * H, 1), 0.5, dtype=dt)  # halve r and z rows: sigmoid through tanh
+        sc = xp.full((3 * H, 1), 0.5, dtype=dt)  # halve r and z rows: sigmoid through tanh
         sc[2 * H:] = 1
         bx = None                                # the biases that simply add to the pre-activation
         if b_ih is not None:
@@ -623,23 +538,22 @@ class GRULayer(Function):
             if not cho:
                 hb[2 * H:] = 0                   # b_hn sits inside r * (.) in PyTorch's form
             bx = hb if bx is None else bx + hb
-        ws = _Workspace()
-        A, T, N, D = _project(self, ws, x, tokens, batch_first, w_ih * sc,
-                              None if bx is None else bx * sc[:, 0])         # (T * N, 3H)
+        A, T, N, D = self._project(ws, x, batch_first, w_ih * sc,
+                                   None if bx is None else bx * sc[:, 0])         # (T * N, 3H)
         A = A.reshape(T, N, 3 * H)
         A3 = A.reshape(T, N, 3, H)
-        Hs = (ws.empty if _out_is_copy(batch_first, lengths) else np.empty)((T + 1, N, H), dt)
+        Hs = (ws.empty if _out_is_copy(batch_first, lengths) else xp.empty)((T + 1, N, H), dt)
         _init_state(Hs, T if rev else 0, h0, dt)
-        tmp = np.empty((N, H), dt)
-        valid, offs = _masks(lengths, T, N)
+        tmp = xp.empty((N, H), dt)
+        valid, offs = _masks(lengths, T, N, xp)
         H2 = 2 * H
         if cho:
-            w_rz = np.ascontiguousarray((w_hh[:H2] * 0.5).T)        # (H, 2H)
+            w_rz = xp.ascontiguousarray((w_hh[:H2] * 0.5).T)        # (H, 2H)
             w_n = w_hh[H2:].T
-            gh = np.empty((N, H2), dt)
+            gh = xp.empty((N, H2), dt)
             RH = ws.empty((T, N, H), dt)         # r * h_prev, the input of W_hn
         else:
-            whs = np.ascontiguousarray((w_hh * sc).T)               # (H, 3H)
+            whs = xp.ascontiguousarray((w_hh * sc).T)               # (H, 3H)
             GH = ws.empty((T, N, 3 * H), dt)     # W_hh h_prev (+ b_hn in the n part)
             b_hn = None if b_hh is None else b_hh[H2:]
         rec = any(self.needs_input_grad)
@@ -649,48 +563,49 @@ class GRULayer(Function):
             rz = a[:, :H2]
             r, z, n = A3[t, :, 0], A3[t, :, 1], A3[t, :, 2]
             if cho:
-                np.matmul(hp, w_rz, out=gh)
+                xp.matmul(hp, w_rz, out=gh)
                 rz += gh
             else:
                 g = GH[t]
-                np.matmul(hp, whs, out=g)        # all three gates' hidden products at once
+                xp.matmul(hp, whs, out=g)        # all three gates' hidden products at once
                 rz += g[:, :H2]
-            np.tanh(rz, out=rz)
+            xp.tanh(rz, out=rz)
             rz *= 0.5
             rz += 0.5
             if cho:
                 rh = RH[t]
-                np.multiply(r, hp, out=rh)
-                np.matmul(rh, w_n, out=tmp)
+                xp.multiply(r, hp, out=rh)
+                xp.matmul(rh, w_n, out=tmp)
             else:
                 ghn = g[:, H2:]
                 if b_hn is not None:
                     ghn += b_hn
-                np.multiply(r, ghn, out=tmp)
+                xp.multiply(r, ghn, out=tmp)
             n += tmp
-            np.tanh(n, out=n)
-            np.subtract(hp, n, out=tmp)          # h' = n + z (h - n)
+            xp.tanh(n, out=n)
+            xp.subtract(hp, n, out=tmp)          # h' = n + z (h - n)
             tmp *= z
-            np.add(n, tmp, out=hn)
+            xp.add(n, tmp, out=hn)
             if offs[t] is not None:
-                np.copyto(hn, hp, where=offs[t])
+                xp.copyto(hn, hp, where=offs[t])
         if rec:
             # the backward factors of all steps, on gate-major copies (as the LSTM's; W3 shapes:
             # 1.0-1.3 -> 0.60-0.64 ms with the copy)
             AS = ws.empty((3, T, N, H), dt)
-            np.copyto(AS, A3.transpose(2, 0, 1, 3))
+            xp.copyto(AS, A3.transpose(2, 0, 1, 3))
             KS, Kr = ws.empty((2, T, N, H), dt), ws.empty((T, N, H), dt)
             _gru_factors(AS, KS, Kr, Hs[rev:T + rev], None if cho else GH.reshape(T, N, 3, H)[:, :, 2],
                          ws.empty((T, N, H), dt), cho)
             self.AS, self.Hs, self.w_ih, self.w_hh = AS, Hs, w_ih, w_hh
             self.dims, self.rev, self.bf, self.cho = (T, N, D, H), rev, batch_first, cho
-            self.valid, self.offs, self.pad, self.ws = valid, offs, padding_idx, ws
+            self.valid, self.offs, self.ws = valid, offs, ws
             self.KS, self.Kr = KS, Kr
             if cho:
                 self.RH = RH
         return _finish_output(Hs, T, rev, valid, batch_first)
 
     def backward(self, dy, dhn):
+        xp = self.xp
         T, N, D, H = self.dims
         rev, AS, cho = self.rev, self.AS, self.cho
         dt = AS.dtype
@@ -701,12 +616,12 @@ class GRULayer(Function):
         if self.valid is not None:               # padded steps: z = 1 passes the state through
             KS = KS * self.valid
             Kr = Kr * self.valid
-            Z = np.where(self.valid, z, 1)
+            Z = xp.where(self.valid, z, 1)
         K2 = KS.transpose(1, 2, 0, 3)            # (T, N, 2, H) view: a step's (N, 2, H)
         dyt = _prep_dy(dy, self.valid, self.bf)
-        dh_c = np.array(dhn, dtype=dt)
-        dh = np.empty((N, H), dt)
-        tmp = np.empty((N, H), dt)
+        dh_c = xp.array(dhn, dtype=dt)
+        dh = xp.empty((N, H), dt)
+        tmp = xp.empty((N, H), dt)
         H2 = 2 * H
         needs = _needs(self, 6)
         hp2 = Hprev.reshape(T * N, H)
@@ -715,7 +630,7 @@ class GRULayer(Function):
             P2 = P.reshape(T, N, 3 * H)
             dX = P2.reshape(T * N, 3 * H)
             w_rz, w_n = self.w_hh[:H2], self.w_hh[H2:]
-            drh = np.empty((N, H), dt)
+            drh = xp.empty((N, H), dt)
         else:
             # slots: [n on the hidden side (= dpre_n * r), r, z, n on the input side (= dpre_n)];
             # [0:3] pairs with W_hh rows (n, r, z), [1:4] with W_ih rows (r, z, n)
@@ -723,38 +638,38 @@ class GRULayer(Function):
             P2 = P.reshape(T, N, 4 * H)
             Pf = P2.reshape(T * N, 4 * H)
             dX = Pf[:, H:]
-            w_nrz = np.concatenate([self.w_hh[H2:], self.w_hh[:H2]])
+            w_nrz = xp.concatenate([self.w_hh[H2:], self.w_hh[:H2]])
         nb = needs[4] or (cho and needs[5])
         for t in _back_steps(T, rev):
-            np.add(dh_c, dyt[t], out=dh)
+            xp.add(dh_c, dyt[t], out=dh)
             p = P[t]
             if cho:
-                np.multiply(dh[:, None, :], K2[t], out=p[:, 1:])
-                np.matmul(p[:, 2], w_n, out=drh)            # dL/d(r * h)
-                np.multiply(drh, Kr[t], out=p[:, 0])
-                np.matmul(P2[t][:, :H2], w_rz, out=dh_c)
-                np.multiply(drh, R[t], out=tmp)
+                xp.multiply(dh[:, None, :], K2[t], out=p[:, 1:])
+                xp.matmul(p[:, 2], w_n, out=drh)            # dL/d(r * h)
+                xp.multiply(drh, Kr[t], out=p[:, 0])
+                xp.matmul(P2[t][:, :H2], w_rz, out=dh_c)
+                xp.multiply(drh, R[t], out=tmp)
                 dh_c += tmp
             else:
-                np.multiply(dh[:, None, :], K2[t], out=p[:, 2:])
-                np.multiply(p[:, 3], Kr[t], out=p[:, 1])
-                np.multiply(p[:, 3], R[t], out=p[:, 0])
-                np.matmul(P2[t][:, :3 * H], w_nrz, out=dh_c)
-            np.multiply(dh, Z[t], out=tmp)
+                xp.multiply(dh[:, None, :], K2[t], out=p[:, 2:])
+                xp.multiply(p[:, 3], Kr[t], out=p[:, 1])
+                xp.multiply(p[:, 3], R[t], out=p[:, 0])
+                xp.matmul(P2[t][:, :3 * H], w_nrz, out=dh_c)
+            xp.multiply(dh, Z[t], out=tmp)
             dh_c += tmp
-        gx, gwi, gbi = _input_grads(self, dX, self.w_ih, needs[0], needs[2], nb, self.pad)
+        gx, gwi, gbi = self._input_grads(dX, self.w_ih, needs[0], needs[2], nb)
         gwh = gbh = None
         if cho:
             if needs[3]:
-                gwh = np.concatenate([dX[:, :H2].T @ hp2,
+                gwh = xp.concatenate([dX[:, :H2].T @ hp2,
                                       dX[:, H2:].T @ self.RH.reshape(T * N, H)])
             if needs[5]:
                 gbh = gbi                        # every hidden bias adds to a pre-activation
         else:
             if needs[3]:
                 g = Pf[:, :3 * H].T @ hp2        # rows n, r, z
-                gwh = np.concatenate([g[H:], g[:H]])
+                gwh = xp.concatenate([g[H:], g[:H]])
             if needs[5]:
                 sb = Pf[:, :3 * H].sum(axis=0)
-                gbh = np.concatenate([sb[H:], sb[:H]])
+                gbh = xp.concatenate([sb[H:], sb[:H]])
         return (gx, dh_c if needs[1] else None, gwi, gwh, gbi if needs[4] else None, gbh)

@@ -343,41 +343,6 @@ def test_fused_embedding_agrees_with_feeding_the_looked_up_vectors(make):
             np.testing.assert_allclose(g[k], g0[k], rtol=1e-10, atol=1e-12, err_msg=k)
 
 
-def test_embedding_fusion_is_taken(monkeypatch):
-    seen = []
-    orig = R.LSTMLayer.forward
-
-    def spy(self, x, *a, **kw):
-        seen.append(kw.get("tokens") is not None)
-        return orig(self, x, *a, **kw)
-
-    monkeypatch.setattr(R.LSTMLayer, "forward", spy)
-    emb, lstm = nn.Embedding(10, 3), nn.LSTM(3, 4, num_layers=2, batch_first=True)
-    lstm(emb(np.zeros((4, 16), dtype=np.int64)))
-    assert seen == [True, False]                 # first layer only
-    seen.clear()
-    lstm(emb(np.zeros((2, 3), dtype=np.int64)))  # more table rows than tokens: not worth it
-    assert seen == [False, False]
-    seen.clear()
-    with cr.no_grad():
-        lstm(emb(np.zeros((4, 16), dtype=np.int64)))
-    assert seen == [False, False]
-
-
-def test_pooled_buffers_never_alias_results():
-    """Outputs and carried states stay intact while later calls reuse the pooled buffers."""
-    m = nn.LSTM(3, 4, batch_first=True, dtype="float64")
-    x = cr.tensor(np.random.default_rng(0).standard_normal((2, 5, 3)), requires_grad=True)
-    out1, (h1, c1) = m(x)
-    keep = [out1.data.copy(), h1.data.copy(), c1.data.copy()]
-    out1.sum().backward()                         # frees the first call's buffers to the pool
-    for _ in range(3):
-        o, (h, c) = m(x * 2.0, (h1.detach(), c1.detach()))
-        o.sum().backward()
-    for a, b in zip([out1, h1, c1], keep):
-        np.testing.assert_array_equal(a.data, b)
-
-
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
 def test_retain_graph_second_backward(cls):
     m = cls(3, 4, batch_first=True, dtype="float64")
