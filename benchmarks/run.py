@@ -175,7 +175,7 @@ def main(argv=None):
                         "robust against other processes on a shared machine")
     p.add_argument("--no-malloc-tuning", action="store_true",
                    help="keep glibc's default malloc thresholds (chainrule raises them when "
-                        "imported, for the whole process: see chainrule.backend.tune_malloc)")
+                        "imported, for the whole process: see chainrule.fast.tuning.tune_malloc)")
     args = p.parse_args(argv)
     import torch
     global CLOCK
@@ -184,7 +184,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.cpu_time:
         CLOCK = time.process_time
-    tuned = cr.backend.malloc_tuned()
+    tuned = cr.fast.tuning.malloc_tuned()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# numpy {np.__version__}, torch {torch.__version__} (threads {torch.get_num_threads()}), "
           f"cpus {os.cpu_count()}, numpy BLAS threads {cr.get_num_threads()}, "

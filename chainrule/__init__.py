@@ -11,12 +11,12 @@ from .tensor_api import (abs, arange, argmax, cat, clamp, clip, concatenate, exp
                          linspace, log, log_softmax, matmul, max, maximum, mean, min, minimum,
                          ones, ones_like, rand, randint, randn, relu, sigmoid, softmax, split,
                          sqrt, stack, sum, tanh, tensor, where, zeros, zeros_like)
-from .backend import (get_default_dtype, get_num_threads, get_rng, get_rng_state, manual_seed,
-                      set_default_dtype, set_num_threads, set_rng_state)
+from .backend import (get_default_dtype, get_rng, get_rng_state, manual_seed, set_default_dtype,
+                      set_rng_state)
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
 from . import nn, optim, data  # noqa: E402
-from .fast import registry as _fast_path  # noqa: E402,F401  (plugs the fast path in)
+from .fast.registry import get_num_threads, set_num_threads  # noqa: E402  (plugs the fast path in)
 
 float32 = np.float32
 float64 = np.float64

@@ -1,4 +1,4 @@
-"""chainrule raises glibc's malloc thresholds on import (chainrule.backend.tune_malloc), so that a
+"""chainrule raises glibc's malloc thresholds on import (chainrule.fast.tuning.tune_malloc), so that a
 training step's freed buffers are reused instead of page-faulted back in every step."""
 import os
 import subprocess
@@ -39,14 +39,14 @@ for _ in range(5):
 r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(10):
     step()
-print(cr.backend.malloc_tuned(), (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / 10)
+print(cr.fast.tuning.malloc_tuned(), (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / 10)
 """
 
 
 def _run(code, **env):
     e = {k: v for k, v in os.environ.items()
          if k not in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
-                      "CHAINRULE_MALLOC_TUNING")}
+                      "CHAINRULE_MALLOC_TUNING", "CHAINRULE_FAST")}
     e.update(env)
     out = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True,
                          timeout=120)
@@ -64,11 +64,11 @@ def test_import_tunes_malloc_and_a_conv_step_stops_page_faulting():
 def test_opting_out_keeps_glibc_defaults():
     tuned, faults = _run(_STEP_FAULTS, CHAINRULE_MALLOC_TUNING="0")
     assert tuned == "False"
-    tuned, _ = _run("import chainrule as cr; print(cr.backend.malloc_tuned(), 0)",
+    tuned, _ = _run("import chainrule as cr; print(cr.fast.tuning.malloc_tuned(), 0)",
                     MALLOC_TRIM_THRESHOLD_="1000000")      # the user's own settings are left alone
     assert tuned == "False"
 
 
 def test_tuning_state_is_reported():
-    assert isinstance(cr.backend.malloc_tuned(), bool)
-    assert cr.backend.tune_malloc() == cr.backend.malloc_tuned()
+    assert isinstance(cr.fast.tuning.malloc_tuned(), bool)
+    assert cr.fast.tuning.tune_malloc() == cr.fast.tuning.malloc_tuned()

@@ -66,7 +66,7 @@ def main(argv=None):
         parser.print_help()
         return 0
     if args.threads:
-        from ..backend import set_num_threads
+        from .. import set_num_threads
         set_num_threads(args.threads)
     try:
         if state is not None:

@@ -7,6 +7,7 @@ from ..ops import conv as _conv
 from ..ops import pool as _pool
 from ..ops import recurrent as _rec
 from . import conv, fusion, pool, recurrent
+from .tuning import get_num_threads, set_num_threads  # noqa: F401  (chainrule re-exports them)
 
 fast.register(_conv.Conv, conv.FastConv)                  # batch-innermost layout, small maps
 fast.register(_pool.MaxPool2d, pool.FastMaxPool2d)        # 2x2 windows on their corners
