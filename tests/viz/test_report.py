@@ -6,8 +6,8 @@ import html.parser
 import io
 import json
 import os
-import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -139,17 +139,11 @@ def test_report_without_matplotlib_still_has_the_tables(monkeypatch):
 
 
 # -- in a real browser ------------------------------------------------------------------------------
+# The ``browser`` fixture (tests/conftest.py) finds Chromium or installs Debian's package, and fails
+# with the install line when it can do neither.
 
-def chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail("headless Chromium is needed for this test: apt-get install -y chromium")
-
-
-def headless(args, profile, timeout=120):
-    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+def headless(browser, args, profile, timeout=120):
+    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
            "--no-first-run", "--disable-background-networking", "--disable-component-update",
            "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
            f"--user-data-dir={profile}"] + args
@@ -161,14 +155,15 @@ def count_near(img, rgb, tol):
 
 
 @pytest.mark.browser
-def test_report_renders_in_headless_chromium(run_dir, tmp_path):
+def test_report_renders_in_headless_chromium(run_dir, tmp_path, browser):
     url = (run_dir / "report.html").resolve().as_uri()
-    dom = headless(["--virtual-time-budget=10000", "--dump-dom", url], tmp_path / "profile1")
+    dom = headless(browser, ["--virtual-time-budget=10000", "--dump-dom", url], tmp_path / "profile1")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert f'data-images="{len(PLOTS)}/{len(PLOTS)}"' in dom.stdout      # every image decoded
 
     shot = tmp_path / "report.png"
-    proc = headless(["--window-size=1280,5000", f"--screenshot={shot}", url], tmp_path / "profile2")
+    proc = headless(browser, ["--window-size=1280,5000", f"--screenshot={shot}", url],
+                    tmp_path / "profile2")
     assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
     img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
     assert img.shape[:2] == (5000, 1280)
@@ -183,6 +178,55 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
             "weights red": count_near(img, (230, 20, 20), 90),
             "weights blue": count_near(img, (20, 20, 230), 90)}
     assert all(v > 150 for v in seen.values()), seen
+
+
+def _executable(path, text="#!/bin/sh\nexit 0\n"):
+    path.write_text(text)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_browser_lookup_fails_with_the_install_line_when_absent(tmp_path):
+    """No browser on PATH and no apt-get to install one: the test fails, naming the install line."""
+    from conftest import locate_browser
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    with pytest.raises(pytest.fail.Exception) as e:
+        locate_browser(env={"PATH": str(empty)})
+    msg = str(e.value)
+    assert "apt-get install -y chromium" in msg and "no apt-get" in msg, msg
+    with pytest.raises(pytest.fail.Exception) as e:         # a named browser that is not there
+        locate_browser(env={"PATH": str(empty), "CHAINRULE_TEST_BROWSER": str(empty / "chrome")})
+    assert "CHAINRULE_TEST_BROWSER" in str(e.value) and "apt-get install -y chromium" in str(e.value)
+
+
+def test_browser_lookup_installs_chromium_with_apt_get(tmp_path):
+    """Absent but installable: apt-get update, then apt-get install chromium, then it is found.
+    (A stand-in apt-get records its calls and puts a 'chromium' on PATH.)"""
+    from conftest import locate_browser
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    calls = tmp_path / "calls.txt"
+    _executable(bindir / "apt-get", f"""#!{sys.executable}
+import os, sys
+with open({str(calls)!r}, "a") as f:
+    f.write(" ".join(sys.argv[1:]) + "\\n")
+if "install" in sys.argv:
+    with open({str(bindir / "chromium")!r}, "w") as f:
+        f.write("#!/bin/sh\\nexit 0\\n")
+    os.chmod({str(bindir / "chromium")!r}, 0o755)
+""")
+    _executable(bindir / "sudo", '#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n')
+    _executable(bindir / "true")
+    env = {"PATH": str(bindir)}
+    assert locate_browser(env=env, log=lambda m: None) == str(bindir / "chromium")
+    lines = calls.read_text().splitlines()
+    assert lines[0].startswith("update") and "install -y" in lines[1] and lines[1].endswith("chromium")
+    (bindir / "chromium").unlink()                 # opted out of installing: fails, with the line
+    with pytest.raises(pytest.fail.Exception) as e:
+        locate_browser(env=dict(env, CHAINRULE_TEST_NO_INSTALL="1"))
+    assert "apt-get install -y chromium" in str(e.value)
+    assert len(calls.read_text().splitlines()) == 2
 
 
 def test_report_summary_marks_frozen_layers_and_counts_them():
