@@ -1,5 +1,9 @@
-"""Layers, losses and the Module system."""
-from . import functional, init
+"""Layers, losses and the Module system: ``Module`` and ``Parameter``; layers (Linear, Conv,
+pooling, recurrent, Embedding, normalisation, Dropout) that hold parameters and call their
+functional form in ``nn.functional``; loss modules; ``init`` (initialisers); ``checks`` (the input
+checks a layer and its function share); ``utils_rnn`` (padding, masks); ``summary``.
+"""
+from . import checks, functional, init
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
 from .dropout import Dropout, Dropout2d

@@ -20,11 +20,14 @@ def check_dtype(where, x, weight):
 
 
 def check_features(where, x, weight):
-    """Raise ValueError unless ``x`` is (..., in_features) for a weight (out_features, in_features)."""
+    """Raise unless ``x`` is (..., in_features) for a weight (out_features, in_features) and has
+    the weight's dtype (ValueError, TypeError): the input check of Linear and ``F.linear``."""
     shape = x.shape
     if not shape or shape[-1] != weight.shape[1]:
         raise ValueError(f"{where}: expected input (N, {weight.shape[1]}) for weight "
                          f"{tuple(weight.shape)}, got {tuple(shape)}")
+    if x.dtype != weight.dtype:
+        raise TypeError(DTYPE_MISMATCH.format(where=where, got=x.dtype, want=weight.dtype))
 
 
 def check_probability(where, p):

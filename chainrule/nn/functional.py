@@ -38,9 +38,8 @@ def leaky_relu(x, negative_slope=0.01):
 def linear(x, weight, bias=None, name="linear"):
     """y = x W^T + b; x: (..., in), weight: (out, in), bias: (out,). ``name`` opens error messages
     (``nn.Linear`` passes itself)."""
-    xd, w = _data(x), _data(weight)
-    check_features(name, xd, w)
-    check_dtype(name, xd, w)
+    xd = x.data if isinstance(x, Tensor) else _data(x)          # (inline: W1/W4's hot path)
+    check_features(name, xd, weight.data if isinstance(weight, Tensor) else weight)
     if bias is None:
         return _basic.Linear.apply(x, weight)
     return _basic.Linear.apply(x, weight, bias)
