@@ -247,15 +247,16 @@ def add_commands(sub):
 
 # -- settings: the command line over a --config file over a resumed run over the recipe ------------
 
-def given_settings(args):
-    """The settings the command line set (options left unset are None)."""
+def settings_of(args):
+    """The settings in ``args`` as the library takes them (before ``resolve_settings``: what the
+    command line set, None where it set nothing)."""
     return {k: getattr(args, k) for k in DEFAULTS if hasattr(args, k)}
 
 
 def resolve_settings(args, *layers):
     """Fill ``args`` with the complete settings: the command line's, then ``layers`` (highest
     first), then the recipe of the model and dataset they name (chainrule.train.recipes)."""
-    settings = train_settings(given_settings(args), *layers)
+    settings = train_settings(settings_of(args), *layers)
     for k, v in settings.items():
         setattr(args, k, v)
     return {}
@@ -336,11 +337,6 @@ def read_config(path):
                          f"{', '.join(repr(u) for u in unknown)}; valid keys: "
                          f"{', '.join(sorted(actions))}")
     return out
-
-
-def settings_of(args):
-    """The resolved settings in ``args`` as the library takes them."""
-    return {k: getattr(args, k) for k in DEFAULTS if hasattr(args, k)}
 
 
 # -- handlers ---------------------------------------------------------------------------------------
