@@ -5,13 +5,14 @@ The argument types each parse a number and check its range, with one clear messa
 prints it as 'argument --epochs: expected a positive integer, got 0')."""
 import argparse
 import csv
+import inspect
 import os
 import sys
 
 from ..train.experiment import checkpoint_path     # RUN_DIR -> its best (or last) checkpoint
 
 __all__ = ["number", "positive_int", "nonneg_int", "positive_float", "fraction", "unit_interval",
-           "HelpFormatter", "with_default", "checkpoint_path", "named_checkpoint", "column",
+           "HelpFormatter", "with_default", "defaults_of", "checkpoint_path", "named_checkpoint", "column",
            "progress_bar", "epoch_printer", "write_history", "csv_cell"]
 
 
@@ -51,6 +52,14 @@ def with_default(help, value):
     argparse default is None because its default lives elsewhere (a recipe table)."""
     shown = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
     return f"{help} (default: {shown})"
+
+
+def defaults_of(fn, **renamed):
+    """The keyword defaults of the library function ``fn``, for options that default to what the
+    function does (one place for each default); ``renamed``: option dest="parameter name"."""
+    d = {n: p.default for n, p in inspect.signature(fn).parameters.items()
+         if p.default is not inspect.Parameter.empty}
+    return {**d, **{dest: d[param] for dest, param in renamed.items()}}
 
 
 def named_checkpoint(target, name):

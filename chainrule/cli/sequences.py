@@ -20,8 +20,12 @@ import numpy as np
 
 from ..applications.sequence_classification import MNIST1D_DEFAULTS as MNIST1D
 from ..applications.sequence_classification import SENTIMENT_DEFAULTS as SENTIMENT
-from .common import (HelpFormatter, column, epoch_printer, fraction, named_checkpoint, nonneg_int,
-                     positive_float, positive_int, progress_bar, unit_interval, write_history)
+from ..applications.seq2seq import make_task, train_seq2seq
+from ..applications.text_generation import train_char_rnn
+from ..models.seq2seq import Seq2Seq
+from .common import (HelpFormatter, column, defaults_of, epoch_printer, fraction, named_checkpoint,
+                     nonneg_int, positive_float, positive_int, progress_bar, unit_interval,
+                     write_history)
 
 CHAR_CKPT = "char_rnn.ckpt"
 SENTIMENT_CKPT = "sentiment.ckpt"
@@ -46,21 +50,28 @@ def add_commands(sub):
     c.add_argument("textfile", metavar="TEXTFILE", help="a UTF-8 text file (any language)")
     c.add_argument("--out", required=True, metavar="DIR", help="where to write the checkpoint")
     m = c.add_argument_group("model")
-    m.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent layer")
-    m.add_argument("--embedding-dim", type=pos_int, default=64, help="character embedding size")
-    m.add_argument("--hidden", type=pos_int, default=128, help="hidden units per layer")
-    m.add_argument("--layers", type=pos_int, default=1, help="stacked recurrent layers")
-    m.add_argument("--dropout", type=unit_interval, default=0.0, help="dropout between layers")
+    fn = defaults_of(train_char_rnn, hidden="hidden_size", layers="num_layers")
+    m.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=fn["cell"],
+                   help="recurrent layer")
+    m.add_argument("--embedding-dim", type=pos_int, default=fn["embedding_dim"],
+                   help="character embedding size")
+    m.add_argument("--hidden", type=pos_int, default=fn["hidden"], help="hidden units per layer")
+    m.add_argument("--layers", type=pos_int, default=fn["layers"], help="stacked recurrent layers")
+    m.add_argument("--dropout", type=unit_interval, default=fn["dropout"],
+                   help="dropout between layers")
     o = c.add_argument_group("training")
+    # the command's own: twice the function's epochs, for a readable sample from a short text
     o.add_argument("--epochs", type=pos_int, default=20, help="passes over the text")
-    o.add_argument("--seq-len", type=pos_int, default=64,
+    o.add_argument("--seq-len", type=pos_int, default=fn["seq_len"],
                    help="truncated-BPTT chunk: steps back-propagated through")
-    o.add_argument("--batch-size", type=pos_int, default=32, help="parallel streams of text")
-    o.add_argument("--lr", type=pos_float, default=2e-3, help="Adam learning rate")
-    o.add_argument("--clip", type=pos_float, default=5.0, help="gradient-norm clipping threshold")
-    o.add_argument("--val-fraction", type=unit_interval, default=0.1,
+    o.add_argument("--batch-size", type=pos_int, default=fn["batch_size"],
+                   help="parallel streams of text")
+    o.add_argument("--lr", type=pos_float, default=fn["lr"], help="Adam learning rate")
+    o.add_argument("--clip", type=pos_float, default=fn["clip"],
+                   help="gradient-norm clipping threshold")
+    o.add_argument("--val-fraction", type=unit_interval, default=fn["val_fraction"],
                    help="share of the text (its end) held out for validation")
-    o.add_argument("--seed", type=int, default=0, help="seed for initialisation and offsets")
+    o.add_argument("--seed", type=int, default=fn["seed"], help="seed for initialisation and offsets")
     o.add_argument("--sample-length", type=nonneg_int, default=200,
                    help="characters of the sample printed at the end (0: none)")
     o.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
@@ -145,18 +156,26 @@ def add_commands(sub):
     q.add_argument("--train-size", type=pos_int, default=20000, help="training pairs")
     q.add_argument("--test-size", type=pos_int, default=1000,
                    help="held-out pairs (sources never seen in training)")
-    q.add_argument("--min-len", type=pos_int, default=3, help="reverse/sort: shortest source")
-    q.add_argument("--max-len", type=pos_int, default=10, help="reverse/sort: longest source")
+    task, net, fit = (defaults_of(make_task), defaults_of(Seq2Seq, hidden="hidden_size"),
+                      defaults_of(train_seq2seq))
+    q.add_argument("--min-len", type=pos_int, default=task["min_len"],
+                   help="reverse/sort: shortest source")
+    q.add_argument("--max-len", type=pos_int, default=task["max_len"],
+                   help="reverse/sort: longest source")
     m = q.add_argument_group("model")
+    # the command's own cell and epochs (the model's default cell is a GRU)
     m.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent layers")
-    m.add_argument("--embedding-dim", type=pos_int, default=32, help="token embedding size")
-    m.add_argument("--hidden", type=pos_int, default=128, help="hidden units")
+    m.add_argument("--embedding-dim", type=pos_int, default=net["embedding_dim"],
+                   help="token embedding size")
+    m.add_argument("--hidden", type=pos_int, default=net["hidden"], help="hidden units")
     o = q.add_argument_group("training")
     o.add_argument("--epochs", type=pos_int, default=8, help="passes over the training pairs")
-    o.add_argument("--batch-size", type=pos_int, default=64, help="pairs per step")
-    o.add_argument("--lr", type=pos_float, default=3e-3, help="Adam learning rate (cosine decay)")
-    o.add_argument("--clip", type=pos_float, default=1.0, help="gradient-norm clipping threshold")
-    o.add_argument("--seed", type=int, default=0, help="seed for data and initialisation")
+    o.add_argument("--batch-size", type=pos_int, default=fit["batch_size"], help="pairs per step")
+    o.add_argument("--lr", type=pos_float, default=fit["lr"],
+                   help="Adam learning rate (cosine decay)")
+    o.add_argument("--clip", type=pos_float, default=fit["clip"],
+                   help="gradient-norm clipping threshold")
+    o.add_argument("--seed", type=int, default=fit["seed"], help="seed for data and initialisation")
     o.add_argument("--out", metavar="DIR", help="write the model and vocabularies here")
     q.set_defaults(func=cmd_seq2seq)
 
@@ -208,7 +227,7 @@ def add_commands(sub):
 
 def cmd_train_char(args):
     from ..data.text import read_text
-    from ..applications.text_generation import sample, save_char_rnn, train_char_rnn
+    from ..applications.text_generation import sample, save_char_rnn
 
     text = read_text(args.textfile)
     os.makedirs(args.out, exist_ok=True)
@@ -328,8 +347,7 @@ def cmd_sentiment(args):
 
 def cmd_seq2seq(args):
     from .. import manual_seed, save
-    from ..models.seq2seq import Seq2Seq
-    from ..applications.seq2seq import build_vocabs, exact_match_accuracy, make_task, train_seq2seq
+    from ..applications.seq2seq import build_vocabs, exact_match_accuracy
 
     if args.min_len > args.max_len:
         raise ValueError(f"--min-len {args.min_len} is larger than --max-len {args.max_len}")
