@@ -88,24 +88,80 @@ def from_nchw(g):
     return np.ascontiguousarray(g.transpose(1, 2, 3, 0))
 
 
-class FastConv(_ref.Conv):
-    """``ops.conv.Conv`` with small outputs on the batch-innermost layout (see the module notes);
-    other geometries run the reference code unchanged."""
+def im2col_bo(xp, kernel, out_hw, stride, dilation, out=None):
+    """The reference layout's im2col, (N, C, Hp, Wp) -> (N, C, kh, kw, OH, OW), as one strided
+    copy (into ``out`` when given) instead of one slice copy per kernel offset."""
+    sn, sc, sh, sw = xp.strides
+    (kh, kw), (oh, ow), (st, sl), (dh, dw) = kernel, out_hw, stride, dilation
+    win = as_strided(xp, (xp.shape[0], xp.shape[1], kh, kw, oh, ow),
+                     (sn, sc, dh * sh, dw * sw, st * sh, sl * sw), writeable=False)
+    if out is None:
+        return np.ascontiguousarray(win)
+    np.copyto(out, win)
+    return out
 
-    inner = False
+
+class FastConv(_ref.Conv):
+    """``ops.conv.Conv`` with small outputs on the batch-innermost layout (see the module notes).
+    Large 2-D outputs with a bias (groups 1) keep the reference layout with the bias folded into
+    the product (a row of ones in the im2col buffer: no pass over the output to add it, and
+    dL/db comes out of the weight-gradient product); other geometries run the reference."""
+
+    inner = fold = False
 
     def forward(self, x, w, b=None, *, stride, padding, dilation, groups=1):
         one_d = w.ndim == 3
         x4, w4, st, pads, dil = _ref.as_2d(x, w, stride, padding, dilation)
         padded, out_hw = _ref.geometry(x4.shape, w4.shape, pads, st, dil)
         if not batch_innermost(*out_hw):
-            return super().forward(x, w, b, stride=stride, padding=padding, dilation=dilation,
-                                   groups=groups)
+            if b is None or groups != 1 or one_d:
+                return super().forward(x, w, b, stride=stride, padding=padding,
+                                       dilation=dilation, groups=groups)
+            return self._forward_folded(x4, w4, b, pads, st, dil, padded, out_hw)
         self.inner, self.one_d, self.out_hw = True, one_d, out_hw
         y, cols = self._product(x4, w4, pads, st, dil, groups, out_hw)
         self._save(x4, w4, cols, padded, pads, st, dil, groups)
         out = to_nchw(y, b)
         return out[:, :, 0] if one_d else out
+
+    def _forward_folded(self, x, w, b, pads, stride, dilation, padded, out_hw):
+        """Reference layout, bias folded: [W, b] (O, K + 1) @ [cols_n; 1] for every image n."""
+        self.fold, self.one_d = True, False
+        n, (o, c, kh, kw), (oh, ow) = x.shape[0], w.shape, out_hw
+        k = c * kh * kw
+        cols = np.empty((n, k + 1, oh * ow), x.dtype)
+        cols[:, k] = 1
+        im2col_bo(_ref.pad2d(x, pads), (kh, kw), out_hw, stride, dilation,
+                  out=cols[:, :k].reshape(n, c, kh, kw, oh, ow))
+        y = np.matmul(np.concatenate([w.reshape(o, k), b[:, None]], axis=1), cols)
+        needs = self.needs_input_grad
+        self.cols = cols if needs[1] or needs[2] else None
+        self.w = w if needs[0] else None
+        self.w_shape = w.shape
+        self.geom = (x.shape, padded, pads, stride, dilation, 1)
+        return y.reshape(n, o, oh, ow)
+
+    def _backward_folded(self, g):
+        xshape, padded, pads, stride, dilation, _ = self.geom
+        needs = self.needs_input_grad
+        n, o, oh, ow = g.shape
+        g3 = g.reshape(n, o, oh * ow)
+        gx = gw = gb = None
+        if needs[1] or needs[2]:                          # [dL/dW, dL/db] = sum_n dY_n [cols_n; 1]^T
+            cols = self.cols
+            gwb = np.matmul(g3, cols.transpose(0, 2, 1)).sum(axis=0)
+            if not self.retain_saved:
+                self.cols = None
+            k = cols.shape[1] - 1
+            if needs[1]:
+                gw = np.ascontiguousarray(gwb[:, :k]).reshape(self.w_shape)
+            if needs[2]:
+                gb = gwb[:, k].copy()
+        if needs[0]:                                      # dL/dx = col2im(W^T dY)
+            w = self.w
+            dcols = np.matmul(w.reshape(o, -1).T, g3).reshape((n, xshape[1]) + w.shape[2:] + (oh, ow))
+            gx = _ref.crop(_ref.col2im(dcols, padded, stride, dilation), pads, xshape[2:])
+        return gx, gw, gb
 
     def _product(self, x, w, pads, stride, dilation, groups, out_hw):
         """Y (O, OH, OW, N) without the bias, and the im2col buffer (C, kh, kw, OH, OW, N)."""
@@ -127,6 +183,8 @@ class FastConv(_ref.Conv):
         self.geom = (x.shape, padded, pads, stride, dilation, groups)
 
     def backward(self, g):
+        if self.fold:
+            return self._backward_folded(g)
         if not self.inner:
             return super().backward(g)
         if self.one_d:

@@ -85,17 +85,33 @@ def test_fast_conv_matches_the_reference(geom, dtype):
     assert checked == 12
 
 
-def test_large_maps_run_the_reference_code_itself():
-    """At or above OUTER_MIN_POSITIONS output positions FastConv is the reference, bit for bit."""
+def test_large_maps_keep_the_reference_layout():
+    """At or above OUTER_MIN_POSITIONS output positions FastConv runs the reference layout: the
+    reference code itself without a bias (bit for bit), and with a bias (groups 1) the bias folded
+    into the product (to rounding: the bias is summed inside the product, dL/db comes from it)."""
     rng = np.random.default_rng(0)
-    xs, ws, bs = (rng.standard_normal(s).astype(np.float32) for s in ((4, 1, 28, 28), (6, 1, 5, 5), (6,)))
-    g_up = rng.standard_normal((4, 6, 28, 28)).astype(np.float32)
-    with fast.disabled():
-        y0, g0 = _run(xs, ws, bs, (True,) * 3, g_up, dict(padding=2))
-    y1, g1 = _run(xs, ws, bs, (True,) * 3, g_up, dict(padding=2))
-    np.testing.assert_array_equal(y1, y0)
-    for a, b in zip(g1, g0):
-        np.testing.assert_array_equal(a, b)
+    for dtype in (np.float32, np.float64):
+        xs, ws, bs = (rng.standard_normal(s).astype(dtype) for s in ((4, 2, 28, 28), (6, 2, 5, 5), (6,)))
+        g_up = rng.standard_normal((4, 6, 28, 28)).astype(dtype)
+        for bias in (None, bs):
+            for needs in ((True, True, True), (False, True, True), (True, False, False),
+                          (False, False, True)):
+                with fast.disabled():
+                    y0, g0 = _run(xs, ws, bias, needs, g_up, dict(padding=2))
+                y1, g1 = _run(xs, ws, bias, needs, g_up, dict(padding=2))
+                if bias is None:
+                    np.testing.assert_array_equal(y1, y0)
+                else:
+                    np.testing.assert_allclose(y1, y0, **_tol(dtype, 51))
+                for a, b in zip(g1, g0):
+                    assert (a is None) == (b is None)
+                    if b is None:
+                        continue
+                    assert a.dtype == dtype
+                    if bias is None:
+                        np.testing.assert_array_equal(a, b)
+                    else:
+                        np.testing.assert_allclose(a, b, **_tol(dtype, 4 * 28 * 28))
     assert not FC.batch_innermost(28, 28) and FC.batch_innermost(10, 10)
 
 
