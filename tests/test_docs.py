@@ -377,13 +377,24 @@ def test_cli_reference_lists_every_command_and_option():
         assert documented[cmd] == actual[cmd], f"chainrule {cmd}: options differ{fix}"
 
 
+def test_cli_reference_check_notices_a_missing_option():
+    with open(os.path.join(DOCS, "cli.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert "--epochs" in _documented(text)["train"]
+    train = text.index("## chainrule train\n")
+    row = text.index("| `--epochs", train)
+    cut = text[:row] + text[text.index("\n", row) + 1:]
+    assert "--epochs" not in _documented(cut)["train"]
+    assert "--epochs" in _documented(cut)["train-char"]      # other sections keep theirs
+
+
 def test_cli_reference_matches_the_help_of_each_command(capsys):
-    """Spot check against what a user sees: every option `chainrule CMD --help` prints is in
-    the reference's section for CMD."""
+    """Against what a user sees: every option `chainrule CMD --help` prints is in the
+    reference's section for CMD."""
     from chainrule.cli import main
     with open(os.path.join(DOCS, "cli.md"), encoding="utf-8") as f:
         documented = _documented(f.read())
-    for cmd in ("train", "sentiment", "similar", "caption"):
+    for cmd in [name for name, _, _, _ in _gen_cli().commands()]:
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         invocations = re.findall(r"^ {2}(-.*?)(?: {2,}|$)", capsys.readouterr().out, re.M)
