@@ -60,7 +60,7 @@ def add_commands(sub):
     m.add_argument("--dropout", type=unit_interval, default=fn["dropout"],
                    help="dropout between layers")
     o = c.add_argument_group("training")
-    # the command's own: twice the function's epochs, for a readable sample from a short text
+    # the command's own default, not train_char_rnn's
     o.add_argument("--epochs", type=pos_int, default=20, help="passes over the text")
     o.add_argument("--seq-len", type=pos_int, default=fn["seq_len"],
                    help="truncated-BPTT chunk: steps back-propagated through")
@@ -163,7 +163,7 @@ def add_commands(sub):
     q.add_argument("--max-len", type=pos_int, default=task["max_len"],
                    help="reverse/sort: longest source")
     m = q.add_argument_group("model")
-    # the command's own cell and epochs (the model's default cell is a GRU)
+    # the command's own cell and epochs, not Seq2Seq's / train_seq2seq's defaults
     m.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="recurrent layers")
     m.add_argument("--embedding-dim", type=pos_int, default=net["embedding_dim"],
                    help="token embedding size")

@@ -187,25 +187,12 @@ def cmd_transfer(args):
 
 def cmd_train_captioner(args):
     import chainrule as cr
-    from ..data.captions import CaptionData, build_caption_vocab, load_caption_dataset
-    from ..models.captioner import Captioner
     from ..applications.captioning import evaluate_captioner, fit_captioner, save_captioner
-    if args.size % 8:
-        raise ValueError(f"--size must be a multiple of 8, got {args.size}")
-    if args.data:
-        data = load_caption_dataset(args.data, image_dir=args.images, size=args.size, mode="RGB")
-        where = args.data
-    else:
-        from ..data.shapes import make_shapes, write_shapes_dataset
-        if args.write_synthetic:
-            path = write_shapes_dataset(args.write_synthetic, args.synthetic, size=args.size,
-                                        seed=args.seed)
-            print(f"wrote {args.synthetic} scenes to {path}")
-            data = load_caption_dataset(path, size=args.size)
-        else:
-            X, caps, _ = make_shapes(args.synthetic, size=args.size, seed=args.seed)
-            data = CaptionData(X, [f"{i:05d}.png" for i in range(len(X))], caps)
-        where = f"{args.synthetic} synthetic shape scenes"
+    from ..data.captions import build_caption_vocab
+    from ..data.prepare import caption_data
+    from ..models.captioner import Captioner
+    data, where = caption_data(args.data, args.images, synthetic=args.synthetic, size=args.size,
+                               seed=args.seed, write_synthetic=args.write_synthetic, log=print)
     train, val = data.split(args.val_fraction, seed=args.seed)
     vocab = build_caption_vocab(train)
     cr.manual_seed(args.seed)

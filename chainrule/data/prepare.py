@@ -226,3 +226,26 @@ def read_inputs(path, run_config):
             raise
         csv = datasets.load_csv(path, label_column=None)
     return [str(i) for i in range(len(csv.X))], csv.X
+
+
+def caption_data(captions_file=None, image_dir=None, synthetic=4000, size=24, seed=0,
+                 write_synthetic=None, log=None):
+    """(CaptionData, description) for captioning: a captions file and its images (resized to
+    ``size``, RGB), else ``synthetic`` generated shape scenes (seed ``seed``), also written as
+    ``write_synthetic``/images/*.png + captions.tsv when given (then read back from there).
+    ``size`` must be a multiple of 8 (the captioner's encoder halves it three times)."""
+    from .captions import CaptionData, load_caption_dataset
+    if size % 8:
+        raise ValueError(f"--size must be a multiple of 8, got {size}")
+    if captions_file:
+        return load_caption_dataset(captions_file, image_dir=image_dir, size=size,
+                                    mode="RGB"), captions_file
+    from .shapes import make_shapes, write_shapes_dataset
+    where = f"{synthetic} synthetic shape scenes"
+    if write_synthetic:
+        path = write_shapes_dataset(write_synthetic, synthetic, size=size, seed=seed)
+        if log:
+            log(f"wrote {synthetic} scenes to {path}")
+        return load_caption_dataset(path, size=size), where
+    X, caps, _ = make_shapes(synthetic, size=size, seed=seed)
+    return CaptionData(X, [f"{i:05d}.png" for i in range(len(X))], caps), where
