@@ -150,3 +150,31 @@ def test_a_resumed_run_keeps_its_settings_under_the_command_line(tmp_path, capsy
     _, args, state = parse_args(["train", "--resume", str(d), "--epochs", "2"])
     assert state["epoch"] == 1 and args.out == str(d)
     assert (args.epochs, args.hidden, args.optimizer, args.lr) == (2, (16,), "adam", None)
+
+
+# -- the handlers are thin: the library does the same work from Python -------------------------------
+
+def test_train_run_from_python_is_what_the_command_does(capsys):
+    from chainrule.train.experiment import train_run
+    code, out, err = run(["train", "--epochs", "2", "--hidden", "16", "--no-progress"], capsys)
+    assert code == 0, err
+    res = train_run(train_settings(epochs=2, hidden=(16,), progress=False), log=None)
+    assert capsys.readouterr().out == ""                                  # log=None: silent
+    assert out.strip().splitlines()[-1] == f"test_accuracy={res.test['accuracy']:.4f}"
+    assert res.config == {"kind": "mlp", "in_features": 64, "hidden": [16], "out_features": 10,
+                          "activation": "relu", "dropout": 0.0}
+    assert len(res.trainer.history.epoch) == 2 and res.report is None
+
+
+def test_a_convnet_recipe_builds_from_settings():
+    from chainrule.data.prepare import prepare_data
+    from chainrule.models.registry import build_model, model_config, model_input_shape
+    s = train_settings(model="lenet")
+    d = prepare_data(s, images=True)
+    assert d["Xtr"].shape[1:] == (1, 8, 8) and d["channel_mean"].shape == (1,)
+    config = model_config(s, 64, d["n_classes"], d["image_shape"])
+    assert config["kind"] == "lenet5" and config["channels"] == [64, 128] and config["batch_norm"]
+    assert model_input_shape(config) == (1, 8, 8)
+    assert build_model(config)(d["Xtr"][:2]).shape == (2, 10)
+    with pytest.raises(ValueError, match="--model alexnet uses local response normalisation"):
+        model_config(train_settings(model="alexnet", batch_norm=True), 64, 10, [1, 8, 8])
