@@ -113,3 +113,10 @@ def locate_browser(env=None, log=None):
 def browser():
     """The headless browser for tests marked ``browser`` (see ``locate_browser``)."""
     return locate_browser()
+
+
+@pytest.fixture
+def browser_locator():
+    """``locate_browser`` itself, for the tests of its failure and install paths (a fixture, since
+    other conftest modules shadow ``import conftest``)."""
+    return locate_browser

@@ -186,9 +186,9 @@ def _executable(path, text="#!/bin/sh\nexit 0\n"):
     return str(path)
 
 
-def test_browser_lookup_fails_with_the_install_line_when_absent(tmp_path):
+def test_browser_lookup_fails_with_the_install_line_when_absent(tmp_path, browser_locator):
     """No browser on PATH and no apt-get to install one: the test fails, naming the install line."""
-    from conftest import locate_browser
+    locate_browser = browser_locator
     empty = tmp_path / "bin"
     empty.mkdir()
     with pytest.raises(pytest.fail.Exception) as e:
@@ -200,10 +200,10 @@ def test_browser_lookup_fails_with_the_install_line_when_absent(tmp_path):
     assert "CHAINRULE_TEST_BROWSER" in str(e.value) and "apt-get install -y chromium" in str(e.value)
 
 
-def test_browser_lookup_installs_chromium_with_apt_get(tmp_path):
+def test_browser_lookup_installs_chromium_with_apt_get(tmp_path, browser_locator):
     """Absent but installable: apt-get update, then apt-get install chromium, then it is found.
     (A stand-in apt-get records its calls and puts a 'chromium' on PATH.)"""
-    from conftest import locate_browser
+    locate_browser = browser_locator
     bindir = tmp_path / "bin"
     bindir.mkdir()
     calls = tmp_path / "calls.txt"
