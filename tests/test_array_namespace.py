@@ -169,13 +169,10 @@ def test_array_namespace_follows_the_data():
 
 
 # -- the harness ------------------------------------------------------------------------------------
-def _floats(module):
-    return [t for t in list(module.parameters()) + list(module.buffers()) if t.data.dtype.kind == "f"]
-
-
 def _run(build, inputs, step, on_shim, seed=0):
-    """Build the model (seeded), move it and the inputs to shim arrays if asked, run ``step``;
-    return every array it produced, and the model."""
+    """Build the model (seeded), move its parameters, buffers and the inputs to shim arrays if
+    asked, run ``step``; return every array it produced or updated, by name. (The fast path
+    engages for plain ndarrays only, so on shim arrays the reference ops in ops/ run.)"""
     cr.manual_seed(seed)
     model = build()
     cr.manual_seed(seed + 1)
