@@ -28,21 +28,9 @@ Training runs on the one loop: a stateful ``Trainer`` over the chunks (``TBPTT``
 ...     return loss.item(), state
 >>> losses, state = truncated_bptt(step, x, k=32, targets=y)
 """
-from ..autograd import Tensor
+from .loop import Trainer, detach_state
 
 __all__ = ["detach_state", "truncated_bptt_chunks", "truncated_bptt", "TBPTT"]
-
-
-def detach_state(state):
-    """Cut the graph behind a recurrent state: a Tensor, or (nested) tuples / lists of Tensors such
-    as an LSTM's (h, c). None and arrays pass through."""
-    if state is None:
-        return None
-    if isinstance(state, Tensor):
-        return state.detach()
-    if isinstance(state, (tuple, list)):
-        return type(state)(detach_state(s) for s in state)
-    return state
 
 
 def _slice(a, start, stop, axis):
@@ -99,7 +87,6 @@ class TBPTT:
     """
 
     def __init__(self, model, optimizer, loss_fn, k, clip_grad_norm=None, time_axis=1):
-        from .loop import Trainer               # loop imports this module's detach_state
         if int(k) < 1:
             raise ValueError(f"TBPTT: chunk length k must be >= 1, got {k}")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn

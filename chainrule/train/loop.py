@@ -30,7 +30,6 @@ from ..data import ArrayDataset, DataLoader, Dataset, TensorDataset
 from ..nn import functional as F
 from ..optim.clip import backward_and_step
 from ..optim import ReduceLROnPlateau
-from .bptt import detach_state
 from .callbacks import Callback, History
 
 # Batches for evaluation and prediction: no graph is kept, so they can be larger than training's.
@@ -117,6 +116,18 @@ class _Means:
         res = {"loss": self.total / max(self.seen, 1)}
         res.update((k, n / d) for k, (n, d) in self.sums.items() if d)
         return res
+
+
+def detach_state(state):
+    """Cut the graph behind a recurrent state: a Tensor, or (nested) tuples / lists of Tensors such
+    as an LSTM's (h, c). None and arrays pass through."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state.detach()
+    if isinstance(state, (tuple, list)):
+        return type(state)(detach_state(s) for s in state)
+    return state
 
 
 class Trainer:
