@@ -4,6 +4,9 @@ forms (conv1d, conv2d, conv_transpose2d, locally_connected2d, re-exported by ``n
 Parameter names and layouts are PyTorch's, so state dicts map one to one:
 Conv weight (out_channels, in_channels/groups, *kernel_size), ConvTranspose weight
 (in_channels, out_channels/groups, *kernel_size), bias (out_channels,).
+
+Conv1d/Conv2d and conv1d/conv2d run ``fast.use(ops.conv.Conv, x)``: the reference op, or while
+the fast path is on (``chainrule.fast``) its faster replacement (``chainrule/fast/conv.py``).
 """
 import math
 
