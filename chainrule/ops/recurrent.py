@@ -25,6 +25,10 @@ the backward (gradients are permuted back); the backward factors (local derivati
 are computed at once after the forward loop, and the weight gradients of all steps with one
 product each after the backward loop. ``chainrule/fast/recurrent.py`` adds pooled buffers and the
 fusion of an embedding lookup feeding the first layer.
+
+Why one module over 600 lines: three hand-differentiated ops (RNN; LSTM with its peephole and
+coupled variants; GRU in PyTorch's and Cho's forms) share the layout, length-mask and projection
+helpers above them; each op's forward and backward stay one screen each.
 """
 import numpy as np        # lengths checks and gate permutations; array math uses the data's xp
 
