@@ -28,7 +28,7 @@ fusion of an embedding lookup feeding the first layer.
 
 Why one module over 600 lines: three hand-differentiated ops (RNN; LSTM with its peephole and
 coupled variants; GRU in PyTorch's and Cho's forms) share the layout, length-mask and projection
-helpers above them; each op's forward and backward stay one screen each.
+helpers above them, each op with its forward and backward side by side.
 """
 import numpy as np        # lengths checks and gate permutations; array math uses the data's xp
 
