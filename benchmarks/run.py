@@ -109,12 +109,51 @@ def w2():
                       lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9))
 
 
+V, E, H, T, N = 65, 64, 128, 64, 32         # W3: vocabulary, embedding, hidden, steps, batch
+
+
 @workload("W3")
-def w3():
-    """Character LSTM: vocabulary 65, embedding 64, LSTM 128, T=64, batch 32, linear head,
-    cross-entropy over all steps, clip norm 5, Adam (see benchmarks/w3_lstm.py)."""
-    from w3_lstm import w3 as build
-    return build()
+def w3(seed=0):
+    """Character LSTM language model: vocabulary 65 -> Embedding 64 -> LSTM(64, 128) -> Linear(128,
+    65), T = 64, batch 32, cross-entropy over all steps, clip norm 5, Adam; both libraries start
+    from the same weights (copied from PyTorch). Returns (chainrule step, torch step)."""
+    import torch
+
+    torch.manual_seed(seed)
+    t_emb, t_lstm, t_head = torch.nn.Embedding(V, E), torch.nn.LSTM(E, H, batch_first=True), \
+        torch.nn.Linear(H, V)
+    t_params = list(t_emb.parameters()) + list(t_lstm.parameters()) + list(t_head.parameters())
+    c_emb, c_lstm, c_head = nn.Embedding(V, E), nn.LSTM(E, H, batch_first=True), nn.Linear(H, V)
+    for tm, cm in ((t_emb, c_emb), (t_lstm, c_lstm), (t_head, c_head)):
+        cm.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    c_params = list(c_emb.parameters()) + list(c_lstm.parameters()) + list(c_head.parameters())
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, V, (N, T + 1))
+    x, y = tokens[:, :-1], tokens[:, 1:].reshape(-1)     # predict the next character
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xc, yc = cr.tensor(x), cr.tensor(y)
+    t_opt = torch.optim.Adam(t_params, lr=2e-3)
+    c_opt = optim.Adam(c_params, lr=2e-3)
+
+    def torch_step():
+        t_opt.zero_grad()
+        out, _ = t_lstm(t_emb(xt))
+        loss = torch.nn.functional.cross_entropy(t_head(out.reshape(-1, H)), yt)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(t_params, 5.0)
+        t_opt.step()
+        return loss
+
+    def cr_step():
+        c_opt.zero_grad()
+        out, _ = c_lstm(c_emb(xc))
+        loss = F.cross_entropy(c_head(out.reshape(-1, H)), yc)
+        loss.backward()
+        optim.clip_grad_norm_(c_params, 5.0)
+        c_opt.step()
+        return loss
+
+    return cr_step, torch_step
 
 
 def _step_pair(cm, tm, x, y, make_cr_opt, make_torch_opt):
