@@ -121,19 +121,22 @@ from .conv import conv1d, conv2d, conv_transpose2d, locally_connected2d  # noqa:
 
 
 # -- pooling and normalisation (ops/pool.py, ops/norm.py) ----------------------------------------------
+from .. import fast  # noqa: E402  (fast.use: the reference op or its fast replacement)
 from ..ops import pool as _pool  # noqa: E402
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, name=None):
     """Max pooling of (N, C, L); stride defaults to kernel_size, padding pads with -inf."""
-    return _pool.MaxPool1d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
-                                 dilation=dilation, ceil_mode=ceil_mode, name=name)
+    return fast.use(_pool.MaxPool1d, x).apply(x, kernel_size=kernel_size, stride=stride,
+                                              padding=padding, dilation=dilation,
+                                              ceil_mode=ceil_mode, name=name)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, name=None):
     """Max pooling of (N, C, H, W): ``max_pool2d(x, 2)`` halves H and W."""
-    return _pool.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
-                                 dilation=dilation, ceil_mode=ceil_mode, name=name)
+    return fast.use(_pool.MaxPool2d, x).apply(x, kernel_size=kernel_size, stride=stride,
+                                              padding=padding, dilation=dilation,
+                                              ceil_mode=ceil_mode, name=name)
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,

@@ -66,3 +66,11 @@ def test_layers_and_functional_agree_with_fast_on_and_off():
         y0 = cr.nn.MaxPool2d(2)(x).data
     np.testing.assert_array_equal(y1, y0)
     np.testing.assert_array_equal(F.max_pool2d(x, 2).data, y0)
+
+
+def test_functional_max_pool_takes_the_fast_path_like_the_layer():
+    x = cr.tensor(np.random.default_rng(1).standard_normal((2, 3, 6, 6)), requires_grad=True)
+    assert type(F.max_pool2d(x, 2).grad_fn) is type(cr.nn.MaxPool2d(2)(x).grad_fn)
+    assert type(F.max_pool2d(x, 2).grad_fn) is not P.MaxPool2d
+    with fast.disabled():
+        assert type(F.max_pool2d(x, 2).grad_fn) is P.MaxPool2d
