@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from .. import checks
 from ..autograd import Tensor
 from ..backend import array_namespace
 
@@ -29,10 +30,11 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     multiplied by ``max_norm / (norm + 1e-6)``, as in PyTorch. A non-finite norm raises with
     ``error_if_nonfinite=True``; otherwise, as in PyTorch, it spreads into the gradients.
     """
-    norm_type = float(norm_type)
-    if not (norm_type > 0):
-        raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type}")
-    max_norm = float(max_norm)
+    if isinstance(norm_type, str) and norm_type.lower() in ("inf", "infinity"):
+        norm_type = math.inf                    # PyTorch takes the string 'inf' too
+    norm_type = checks.real("clip_grad_norm_", "norm_type", norm_type, 0, low_open=True, finite=False)
+    max_norm = checks.real("clip_grad_norm_", "max_norm", max_norm, 0, finite=False)  # inf: measure only
+    error_if_nonfinite = checks.flag("clip_grad_norm_", "error_if_nonfinite", error_if_nonfinite)
     grads = _grads(parameters)
     if not grads:
         return 0.0
@@ -67,9 +69,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 
 def clip_grad_value_(parameters, clip_value):
     """Clip every gradient entry into [-clip_value, clip_value], in place."""
-    clip_value = float(clip_value)
-    if clip_value < 0:
-        raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
+    clip_value = checks.real("clip_grad_value_", "clip_value", clip_value, 0)
     for g in _grads(parameters):
         array_namespace(g).clip(g, -clip_value, clip_value, out=g)
 

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .. import checks
 from ..autograd import Tensor
 from ..backend import array_namespace
 
@@ -32,6 +33,9 @@ class Optimizer:
 
     def add_param_group(self, group):
         """Add parameters with their own hyper-parameters, e.g. ``{'params': head.parameters(), 'lr': 0.1}``."""
+        name = type(self).__name__
+        if not isinstance(group, dict) or "params" not in group:
+            checks.fail(name, "a parameter group", "a dict with a 'params' entry", group, checks.ArgumentTypeError)
         group = dict(group)
         ps = group["params"]
         ps = [ps] if isinstance(ps, Tensor) else list(ps)
@@ -48,10 +52,12 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check(self, group):
-        if group["lr"] < 0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate {group['lr']} (must be >= 0)")
-        if group.get("weight_decay", 0) < 0:
-            raise ValueError(f"{type(self).__name__}: invalid weight_decay {group['weight_decay']}")
+        """Validate a group's hyper-parameters (each group, also those added later), in place:
+        numbers become Python floats, flags bools."""
+        name = type(self).__name__
+        group["lr"] = checks.real(name, "lr", group["lr"], 0)
+        if "weight_decay" in group:
+            group["weight_decay"] = checks.real(name, "weight_decay", group["weight_decay"], 0)
 
     def zero_grad(self, set_to_none=True):
         for g in self.param_groups:
@@ -144,10 +150,12 @@ class SGD(Optimizer):
 
     def _check(self, group):
         super()._check(group)
-        if group["momentum"] < 0:
-            raise ValueError(f"SGD: invalid momentum {group['momentum']} (must be >= 0)")
+        group["momentum"] = checks.real("SGD", "momentum", group["momentum"], 0)
+        group["dampening"] = checks.real("SGD", "dampening", group["dampening"], 0, 1)
+        group["nesterov"] = checks.flag("SGD", "nesterov", group["nesterov"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError("SGD: Nesterov momentum requires a momentum > 0 and zero dampening")
+            raise ValueError(f"SGD: nesterov=True requires momentum > 0 and dampening == 0, got "
+                             f"momentum={group['momentum']!r}, dampening={group['dampening']!r}")
 
     def step(self):
         for group in self.param_groups:
@@ -185,10 +193,10 @@ class RMSprop(Optimizer):
 
     def _check(self, group):
         super()._check(group)
-        if not 0 <= group["alpha"]:
-            raise ValueError(f"RMSprop: invalid alpha {group['alpha']}")
-        if group["eps"] < 0 or group["momentum"] < 0:
-            raise ValueError("RMSprop: eps and momentum must be >= 0")
+        group["alpha"] = checks.real("RMSprop", "alpha", group["alpha"], 0, 1)
+        group["eps"] = checks.real("RMSprop", "eps", group["eps"], 0)
+        group["momentum"] = checks.real("RMSprop", "momentum", group["momentum"], 0)
+        group["centered"] = checks.flag("RMSprop", "centered", group["centered"])
 
     def _update(self, w, g, st, group):
         alpha, eps, mom = group["alpha"], group["eps"], group["momentum"]
@@ -229,16 +237,19 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad))
 
     def _check(self, group):
         super()._check(group)
-        b1, b2 = group["betas"]
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {group['betas']}")
-        if group["eps"] < 0:
-            raise ValueError(f"{type(self).__name__}: invalid eps {group['eps']}")
+        name = type(self).__name__
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            checks.fail(name, "betas", "a pair (beta1, beta2) of numbers in [0, 1)", betas, checks.ArgumentTypeError)
+        group["betas"] = (checks.real(name, "betas[0]", betas[0], 0, 1, high_open=True),
+                          checks.real(name, "betas[1]", betas[1], 0, 1, high_open=True))
+        group["eps"] = checks.real(name, "eps", group["eps"], 0)
+        group["amsgrad"] = checks.flag(name, "amsgrad", group["amsgrad"])
 
     def _update(self, w, g, st, group):
         lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]

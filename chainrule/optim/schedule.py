@@ -19,8 +19,9 @@ recursive cosine and linear forms agree to about 1e-15 relative.
 """
 import copy
 import math
-import numbers
 import types
+
+from .. import checks
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LambdaLR",
            "LinearLR", "OneCycleLR", "ReduceLROnPlateau"]
@@ -34,15 +35,11 @@ def _check_optimizer(name, optimizer):
 
 
 def _positive_int(name, what, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}: {what} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return checks.integer(name, what, value, minimum)
 
 
 def _positive_float(name, what, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name}: {what} must be a number > 0, got {value!r}")
-    return float(value)
+    return checks.real(name, what, value, 0, low_open=True)
 
 
 def _per_group(name, what, value, optimizer):
@@ -67,8 +64,7 @@ class LRScheduler:
     def __init__(self, optimizer, last_epoch=-1):
         name = type(self).__name__
         _check_optimizer(name, optimizer)
-        if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral) or last_epoch < -1:
-            raise ValueError(f"{name}: last_epoch must be an integer >= -1, got {last_epoch!r}")
+        last_epoch = checks.integer(name, "last_epoch", last_epoch, -1)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -141,6 +137,9 @@ class MultiStepLR(LRScheduler):
     """Decay by ``gamma`` at each epoch listed in ``milestones`` (a milestone listed twice decays twice)."""
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
+            checks.fail("MultiStepLR", "milestones", "a list of epochs (integers >= 0)", milestones,
+                        checks.ArgumentTypeError)
         counts = {}
         for m in milestones:
             m = _positive_int("MultiStepLR", "each milestone", m, minimum=0)
@@ -186,9 +185,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         self.T_max = _positive_int("CosineAnnealingLR", "T_max", T_max)
-        if isinstance(eta_min, bool) or not isinstance(eta_min, numbers.Real) or eta_min < 0:
-            raise ValueError(f"CosineAnnealingLR: eta_min must be a number >= 0, got {eta_min!r}")
-        self.eta_min = float(eta_min)
+        self.eta_min = checks.real("CosineAnnealingLR", "eta_min", eta_min, 0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -206,8 +203,7 @@ class LambdaLR(LRScheduler):
         _check_optimizer("LambdaLR", optimizer)
         fns = _per_group("LambdaLR", "lr_lambda", lr_lambda, optimizer)
         for f in fns:
-            if not callable(f):
-                raise TypeError(f"LambdaLR: lr_lambda must be callable, got {type(f).__name__}")
+            checks.callable_arg("LambdaLR", "lr_lambda", f)
         self.lr_lambdas = fns
         super().__init__(optimizer, last_epoch)
 
@@ -238,11 +234,8 @@ class LinearLR(LRScheduler):
     """
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
-        if isinstance(start_factor, bool) or not isinstance(start_factor, numbers.Real) or not 0 < start_factor <= 1:
-            raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor!r}")
-        if isinstance(end_factor, bool) or not isinstance(end_factor, numbers.Real) or not 0 <= end_factor <= 1:
-            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor!r}")
-        self.start_factor, self.end_factor = float(start_factor), float(end_factor)
+        self.start_factor = checks.real("LinearLR", "start_factor", start_factor, 0, 1, low_open=True)
+        self.end_factor = checks.real("LinearLR", "end_factor", end_factor, 0, 1)
         self.total_iters = _positive_int("LinearLR", "total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
@@ -274,10 +267,10 @@ class OneCycleLR(LRScheduler):
                                 * _positive_int(name, "steps_per_epoch", steps_per_epoch))
         else:
             raise ValueError(f"{name}: give total_steps, or both epochs and steps_per_epoch")
-        if isinstance(pct_start, bool) or not isinstance(pct_start, numbers.Real) or not 0 <= pct_start <= 1:
-            raise ValueError(f"{name}: pct_start must be in [0, 1], got {pct_start!r}")
-        if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        pct_start = checks.real(name, "pct_start", pct_start, 0, 1)
+        checks.choice(name, "anneal_strategy", anneal_strategy, ("cos", "linear"))
+        three_phase = checks.flag(name, "three_phase", three_phase)
+        cycle_momentum = checks.flag(name, "cycle_momentum", cycle_momentum)
         div_factor = _positive_float(name, "div_factor", div_factor)
         final_div_factor = _positive_float(name, "final_div_factor", final_div_factor)
         self.anneal_strategy = anneal_strategy
@@ -290,7 +283,7 @@ class OneCycleLR(LRScheduler):
         else:
             self._phases = [[float(pct_start * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"],
                             [n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"]]
-        max_lrs = _per_group(name, "max_lr", max_lr, optimizer)
+        max_lrs = [_positive_float(name, "max_lr", m) for m in _per_group(name, "max_lr", max_lr, optimizer)]
         if last_epoch == -1:
             for m, group in zip(max_lrs, optimizer.param_groups):
                 group["initial_lr"] = m / div_factor
@@ -307,6 +300,8 @@ class OneCycleLR(LRScheduler):
                 for hi, lo, group in zip(_per_group(name, "max_momentum", max_momentum, optimizer),
                                          _per_group(name, "base_momentum", base_momentum, optimizer),
                                          optimizer.param_groups):
+                    hi = checks.real(name, "max_momentum", hi, 0, 1)
+                    lo = checks.real(name, "base_momentum", lo, 0, 1)
                     if self.use_beta1:
                         group["betas"] = (hi, *group["betas"][1:])
                     else:
@@ -358,20 +353,12 @@ class ReduceLROnPlateau(LRScheduler):
                  threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
         name = "ReduceLROnPlateau"
         self.optimizer = _check_optimizer(name, optimizer)
-        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
-            raise ValueError(f"{name}: factor must be in (0, 1), got {factor!r}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"{name}: mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"{name}: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or threshold < 0:
-            raise ValueError(f"{name}: threshold must be a number >= 0, got {threshold!r}")
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or eps < 0:
-            raise ValueError(f"{name}: eps must be a number >= 0, got {eps!r}")
-        min_lrs = _per_group(name, "min_lr", min_lr, optimizer)
-        for m in min_lrs:
-            if isinstance(m, bool) or not isinstance(m, numbers.Real) or m < 0:
-                raise ValueError(f"{name}: min_lr must be >= 0, got {m!r}")
+        factor = checks.real(name, "factor", factor, 0, 1, low_open=True, high_open=True)
+        checks.choice(name, "mode", mode, ("min", "max"))
+        checks.choice(name, "threshold_mode", threshold_mode, ("rel", "abs"))
+        threshold = checks.real(name, "threshold", threshold, 0)
+        eps = checks.real(name, "eps", eps, 0)
+        min_lrs = [checks.real(name, "min_lr", m, 0) for m in _per_group(name, "min_lr", min_lr, optimizer)]
         self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else float(min_lr)
         self.min_lrs = [float(m) for m in min_lrs]
         self.factor = float(factor)

@@ -1,0 +1,118 @@
+"""Argument checks shared by every public constructor and function (nn, optim, data), with one
+message format: ``"<where>: <name> must be <rule>, got <value>"``, e.g.
+``SGD: lr must be a finite number >= 0, got nan``.
+
+A wrong type raises ``ArgumentTypeError`` (a TypeError that is also a ValueError, as NumPy's
+AxisError is both, so code that caught ValueError for a bad argument still does); a value out of
+range raises ValueError. Bools are refused where a number or a count is expected; NumPy integers
+and floats are accepted and returned as Python ints and floats. This module imports nothing of
+chainrule, so any module may use it without an import circle. The checks run once per call of a
+constructor or user-facing function, never per element.
+"""
+import math
+import numbers
+
+__all__ = ["ArgumentTypeError", "fail", "real", "integer", "flag", "choice", "probability",
+           "int_tuple", "callable_arg", "show"]
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (both a TypeError and a ValueError)."""
+
+
+def show(value):
+    """The value as the message prints it: NumPy scalars as Python ones, strings quoted."""
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        value = value.item()
+    return repr(value)
+
+
+def fail(where, name, rule, value, exc=ValueError):
+    raise exc(f"{where}: {name} must be {rule}, got {show(value)}")
+
+
+def _range_text(low, high, low_open, high_open):
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def real(where, name, value, low=None, high=None, low_open=False, high_open=False, finite=True):
+    """``value`` as a float: a real number (not a bool), finite unless ``finite=False`` (then +inf
+    is allowed, NaN never), within [low, high] (open ends with ``low_open``/``high_open``)."""
+    rng = _range_text(low, high, low_open, high_open)
+    rule = ("a finite number" if finite else "a number") + (f" {rng}" if rng else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        fail(where, name, rule, value, ArgumentTypeError)
+    v = float(value)
+    if math.isnan(v) or (finite and math.isinf(v)):
+        fail(where, name, rule, value)
+    if low is not None and (v < low or (low_open and v == low)):
+        fail(where, name, rule, value)
+    if high is not None and (v > high or (high_open and v == high)):
+        fail(where, name, rule, value)
+    return v
+
+
+def integer(where, name, value, low=None, high=None):
+    """``value`` as an int: an integer (NumPy's too, never a bool) within [low, high]."""
+    rng = _range_text(low, high, False, False)
+    rule = "an integer" + (f" {rng}" if rng else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        fail(where, name, rule, value, ArgumentTypeError)
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        fail(where, name, rule, value)
+    return v
+
+
+def flag(where, name, value):
+    """``value`` as a bool: True or False (NumPy's bool too), not 0/1 or a string."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    fail(where, name, "True or False", value, ArgumentTypeError)
+
+
+def choice(where, name, value, options):
+    """``value`` itself, when it is one of ``options``."""
+    try:
+        ok = value in options
+    except TypeError:                            # an unhashable value against a set
+        ok = False
+    if not ok or isinstance(value, bool) and not any(o is value for o in options):
+        fail(where, name, "one of " + ", ".join(repr(o) for o in options), value)
+    return value
+
+
+def probability(where, name, value):
+    """A probability in [0, 1] as a float."""
+    return real(where, name, value, 0, 1)
+
+
+def int_tuple(where, name, value, n, low=1):
+    """An int or a sequence of ``n`` ints, each >= ``low``, as a tuple of ``n`` ints
+    (``kernel_size=3`` -> (3, 3)); ``low=1`` reads "positive ints", ``low=0`` "non-negative ints"."""
+    rule = {1: "positive ints", 0: "non-negative ints"}.get(low, f"ints >= {low}")
+    rule = f"{rule} (an int or {n} of them)" if n > 1 else rule.rstrip("s")
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        items = (value,) * n
+    elif isinstance(value, (tuple, list)) and len(value) == n:
+        items = tuple(value)
+    else:
+        fail(where, name, rule, value, ArgumentTypeError if not isinstance(value, (tuple, list)) else ValueError)
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+            fail(where, name, rule, value, ArgumentTypeError)
+        if v < low:
+            fail(where, name, rule, value)
+    return tuple(int(v) for v in items)
+
+
+def callable_arg(where, name, value):
+    if not callable(value):
+        fail(where, name, "callable", value, ArgumentTypeError)
+    return value
