@@ -12,15 +12,18 @@ source cannot run code.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["save", "load", "CheckpointError", "FORMAT", "VERSION", "MANIFEST_KEY"]
+__all__ = ["save", "load", "CheckpointError", "FORMAT", "VERSION", "MANIFEST_KEY", "write_text",
+           "remove_stale_temps", "check_output_file", "check_output_dir"]
 
 FORMAT = "chainrule-checkpoint"
 VERSION = 1
@@ -54,27 +57,153 @@ def save(obj, path) -> None:
 
     # Replace the file a symlink points to, not the link, and keep the temp file on the
     # target's filesystem so os.replace stays an atomic rename.
-    target = os.path.realpath(path) if os.path.islink(path) else path
-    directory = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(target) + ".",
-                               suffix=".tmp")
+    def write(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            _write_entry(zf, MANIFEST_KEY, blob)
+            for i, a in enumerate(arrays):
+                _write_entry(zf, f"arr_{i}", a)
+
+    _write_atomic(path, write, "chainrule.io.save")
+
+
+def write_text(path, text) -> str:
+    """Write ``text`` (UTF-8) to ``path`` atomically, as :func:`save` writes a checkpoint: the old
+    file stays whole until the new one is complete. Returns the path."""
+    data = text.encode("utf-8")
+    _write_atomic(os.fspath(path), lambda f: f.write(data), "write")
+    return os.fspath(path)
+
+
+# A temporary file is '.NAME.PID.XXXXXXXX.tmp' next to NAME: the writer's process id tells a file
+# whose writer was killed (removed by the next write or resume) from one being written right now.
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.)?[A-Za-z0-9_]{8}\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False                     # ours, but not being written: a write that failed
     try:
-        # mkstemp creates 0600; give the checkpoint the mode an ordinary open() would.
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                      # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(directory, name=None) -> list:
+    """Remove the temporary files that an interrupted write (a kill, a power cut) left in
+    ``directory`` (only those of the file ``name``, if given); returns their paths. Files of a
+    writer still running are kept."""
+    directory = os.fspath(directory) or "."
+    removed = []
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry)
+        if not m or (name is not None and m.group("name") != name):
+            continue
+        if m.group("pid") and _alive(int(m.group("pid"))):
+            continue
+        p = os.path.join(directory, entry)
+        with contextlib.suppress(OSError):
+            os.unlink(p)
+            removed.append(p)
+    return removed
+
+
+def _write_atomic(path: str, write, who: str) -> None:
+    """Write through ``write(file)`` into a temporary file next to ``path``, fsync it, and rename
+    it over ``path``. On any error the temporary file is removed, the old file is untouched, and
+    an OSError names ``path`` (a full disk: 'No space left on device ... : path')."""
+    # Replace the file a symlink points to, not the link, and keep the temp file on the
+    # target's filesystem so os.replace stays an atomic rename.
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    if os.path.isdir(target):
+        raise IsADirectoryError(errno.EISDIR, f"{who}: the path is a directory, not a file", path)
+    directory = os.path.dirname(os.path.abspath(target))
+    base = os.path.basename(target)
+    remove_stale_temps(directory, base)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.{os.getpid()}.", suffix=".tmp")
+    except OSError as e:
+        raise _named(e, who, path) from None
+    try:
+        # mkstemp creates 0600; give the file the mode an ordinary open() would.
         _chmod_like(tmp, target)
         # Through a file object: np.savez would append ".npz" to a bare name.
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                _write_entry(zf, MANIFEST_KEY, blob)
-                for i, a in enumerate(arrays):
-                    _write_entry(zf, f"arr_{i}", a)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None:
+            raise _named(e, who, path) from e
         raise
     _fsync_dir(directory)
+
+
+def _named(e: OSError, who: str, path: str) -> OSError:
+    """``e`` again, saying what was being written and that the old file is intact."""
+    keep = " (the previous file is unchanged)" if os.path.exists(path) else ""
+    return type(e)(e.errno, f"{who}: cannot write {os.path.basename(path)}: "
+                            f"{e.strerror or e}{keep}", path)
+
+
+def _writable_dir(d: str, what: str) -> None:
+    """Raise OSError unless a file can be created in the existing directory ``d``: a probe file
+    is made and removed, which catches read-only file systems, permissions and a full disk."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=d, prefix=".chainrule-probe.")
+    except OSError as e:
+        why = {errno.EROFS: "is on a read-only file system", errno.EACCES: "is not writable",
+               errno.EPERM: "is not writable", errno.ENOSPC: "is on a full disk"}.get(
+            e.errno, f"cannot be written ({e.strerror})")
+        raise type(e)(e.errno, f"{what}: the folder {why}", d) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _existing_ancestor(path: str) -> str:
+    d = os.path.abspath(path)
+    while not os.path.exists(d):
+        d = os.path.dirname(d)
+    return d
+
+
+def check_output_file(path, what="output") -> None:
+    """Raise OSError (naming ``what`` and ``path``) unless ``path`` can be written as a file: not
+    a directory, not a read-only file, and its folder (or the nearest one that exists, under which
+    the missing ones would be made) writable. Call it before the work whose result goes there."""
+    if path is None:
+        return
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"{what} is a directory; give a file name", path)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, f"{what}: the file is read-only", path)
+    parent = _existing_ancestor(os.path.dirname(os.path.abspath(path)))
+    if not os.path.isdir(parent):
+        raise NotADirectoryError(errno.ENOTDIR, f"{what}: a parent of this path is a file", path)
+    _writable_dir(parent, what)
+
+
+def check_output_dir(path, what="output folder") -> None:
+    """Raise OSError unless ``path`` is, or can be made as, a writable directory."""
+    if path is None:
+        return
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(errno.ENOTDIR, f"{what} must be a directory, not a file", path)
+    parent = _existing_ancestor(path)
+    if not os.path.isdir(parent):
+        raise NotADirectoryError(errno.ENOTDIR, f"{what}: a parent of this path is a file", path)
+    _writable_dir(parent, what)
 
 
 def _write_entry(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:

@@ -180,7 +180,7 @@ BAD = {
     "batch size zero": (["--batch-size", "0"], "argument --batch-size"),
     "test fraction": (["--test-fraction", "1.5"], "expected a fraction between 0 and 1"),
     "unknown optimizer": (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
-    "dropout": (["--dropout", "1.5", "--epochs", "1"], "probability must be in [0, 1]"),
+    "dropout": (["--dropout", "1.5", "--epochs", "1"], "argument --dropout: expected a probability in [0, 1]"),
 }
 
 

@@ -32,7 +32,7 @@ def listed_commands(help_text):
 
 def test_help_lists_the_same_commands_as_before(capsys):
     code, out, _ = run(["--help"], capsys)
-    assert code == 0 and out.startswith("usage: chainrule [-h] [--version] [--threads N] COMMAND")
+    assert code == 0 and out.startswith("usage: chainrule [-h] [--version] [--threads N] [--debug] COMMAND")
     assert listed_commands(out) == COMMANDS
 
 

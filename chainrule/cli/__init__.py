@@ -8,19 +8,22 @@
 
 Each family module adds its subcommands with ``add_commands(sub)``; a subcommand may also set
 ``resolve`` (filling its unset options, e.g. from a recipe; it returns extra arguments for its
-handler). The families import ``cli.common`` only, never this module or each other.
+handler), and ``outputs`` ({dest: "file" or "dir"}: the paths it will write, checked before
+any work). The families import ``cli.common`` only, never this module or each other.
+
+Every error ends the command with status 2 and one line on stderr, 'chainrule CMD: error: ...',
+without a traceback; ``chainrule --debug CMD`` shows the traceback instead.
 """
-import argparse
 import sys
 
 from . import sequences, train, vision
-from .common import positive_int
+from .common import Parser, check_output_dir, check_output_file, positive_int
 
 FAMILIES = (train, sequences, vision)
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="chainrule",
         description="chainrule: deep learning from first principles on NumPy. "
                     "Train networks from the command line, or import chainrule in Python.",
@@ -30,6 +33,8 @@ def build_parser():
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="threads for NumPy's matrix products (default: the BLAS's own choice); "
                         "1 is much faster on a machine shared with other busy processes")
+    p.add_argument("--debug", action="store_true",
+                   help="on an error, show the Python traceback instead of the one-line message")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for family in FAMILIES:
         family.add_commands(sub)
@@ -50,14 +55,46 @@ def _resolve(args):
     return (resolve(args) if resolve else {}).get("state")
 
 
+def check_outputs(args):
+    """Refuse, before any work, an output path of the command that cannot be written (a directory
+    where a file is expected, a read-only file or folder): a failed save after training loses the
+    model."""
+    for dest, kind in (getattr(args, "outputs", None) or {}).items():
+        path = getattr(args, dest, None)
+        option = "--" + dest.replace("_", "-")
+        (check_output_dir if kind == "dir" else check_output_file)(path, option)
+
+
+def error_line(e):
+    """An exception as one line: an OSError as 'what: path', others as their message (the type
+    name in front when the message alone would not say what went wrong)."""
+    if isinstance(e, OSError) and e.strerror:
+        text = f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+    else:
+        text = str(e) if str(e) else type(e).__name__
+        if not isinstance(e, (ValueError, TypeError, FloatingPointError, OSError)):
+            text = f"{type(e).__name__}: {text}"
+    return " ".join(text.split())             # one line, whatever the message held
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        state = _resolve(args)
-    except (ValueError, OSError) as e:            # a bad --config or --resume, before any work
-        print(f"chainrule {args.command}: error: {e}", file=sys.stderr)
+        return _run(parser, args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"chainrule {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:                         # noqa: BLE001 - every error is one line
+        if args.debug:
+            raise
+        print(f"chainrule {args.command}: error: {error_line(e)}", file=sys.stderr)
         return 2
+
+
+def _run(parser, args):
     if args.version:
         from .. import __version__
         print(f"chainrule {__version__}")
@@ -65,14 +102,11 @@ def main(argv=None):
     if not args.command:
         parser.print_help()
         return 0
+    state = _resolve(args)                         # a bad --config or --resume, before any work
+    check_outputs(args)
     if args.threads:
         from .. import set_num_threads
         set_num_threads(args.threads)
-    try:
-        if state is not None:
-            return args.func(args, state)
-        return args.func(args)
-    # OSError covers a missing file, a directory or an unreadable file given as --dataset/--save.
-    except (ValueError, OSError, TypeError, KeyError, FloatingPointError, ImportError) as e:
-        print(f"chainrule {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    if state is not None:
+        return args.func(args, state)
+    return args.func(args)

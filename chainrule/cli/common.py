@@ -2,28 +2,33 @@
 types, checkpoint-path resolution, progress bars and per-epoch lines, history and CSV writing.
 
 The argument types each parse a number and check its range, with one clear message (argparse
-prints it as 'argument --epochs: expected a positive integer, got 0')."""
+prints it as 'argument --epochs: expected a positive integer, got 0'); floats must be finite
+(nan and inf are refused everywhere: no option means anything with them)."""
 import argparse
 import csv
 import inspect
+import math
 import os
 import sys
 
+from ..io import check_output_dir, check_output_file              # noqa: F401 (re-exported)
 from ..train.experiment import checkpoint_path     # RUN_DIR -> its best (or last) checkpoint
 
-__all__ = ["number", "positive_int", "nonneg_int", "positive_float", "fraction", "unit_interval",
-           "HelpFormatter", "with_default", "defaults_of", "checkpoint_path", "named_checkpoint", "column",
+__all__ = ["number", "positive_int", "nonneg_int", "seed", "positive_float", "nonneg_float",
+           "finite_float", "fraction", "unit_interval", "probability", "size_list", "Parser",
+           "check_output_file", "check_output_dir", "HelpFormatter", "with_default", "defaults_of", "checkpoint_path", "named_checkpoint", "column",
            "progress_bar", "epoch_printer", "write_history", "csv_cell"]
 
 
 def number(kind, ok, what):
-    """An argparse ``type=`` that converts with ``kind`` (int/float) and accepts values with ``ok``."""
+    """An argparse ``type=`` that converts with ``kind`` (int/float) and accepts values with ``ok``;
+    a float must also be finite."""
     def parse(text):
         try:
-            v = kind(text)
+            v = kind(str(text).strip())
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not ok(v):
+        if (kind is float and not math.isfinite(v)) or not ok(v):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
         return v
     parse.__name__ = what.replace(" ", "_")
@@ -32,9 +37,41 @@ def number(kind, ok, what):
 
 positive_int = number(int, lambda v: v >= 1, "a positive integer")
 nonneg_int = number(int, lambda v: v >= 0, "a non-negative integer")
+seed = number(int, lambda v: 0 <= v < 2 ** 32, "a seed in [0, 2**32)")
 positive_float = number(float, lambda v: v > 0, "a positive number")
+nonneg_float = number(float, lambda v: v >= 0, "a non-negative number")
+finite_float = number(float, lambda v: True, "a finite number")
 fraction = number(float, lambda v: 0 < v < 1, "a fraction between 0 and 1")
 unit_interval = number(float, lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+probability = number(float, lambda v: 0 <= v <= 1, "a probability in [0, 1]")
+
+
+def size_list(option, example="256,128"):
+    """An argparse ``type=`` for comma-separated positive sizes ('256,128' -> (256, 128)); an
+    empty item ('256,,128', '256,') is refused, not skipped: it is a typo, not a layer less."""
+    def parse(text):
+        items = [s.strip() for s in str(text).split(",")]
+        if any(not s for s in items):
+            raise argparse.ArgumentTypeError(f"{option} has an empty size in {text!r}; give sizes "
+                                             f"like {example}")
+        try:
+            sizes = tuple(int(s) for s in items)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} expects sizes like {example}, "
+                                             f"got {text!r}") from None
+        if any(v <= 0 for v in sizes):
+            raise argparse.ArgumentTypeError(f"{option} sizes must be positive, got {text!r}")
+        return sizes
+    parse.__name__ = "sizes"
+    return parse
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with its errors on one line: 'chainrule train: error: argument --epochs:
+    expected a positive integer, got 0 (see chainrule train --help)', no usage block above it."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

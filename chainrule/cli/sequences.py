@@ -24,7 +24,7 @@ from ..applications.seq2seq import make_task, train_seq2seq
 from ..applications.text_generation import train_char_rnn
 from ..models.seq2seq import Seq2Seq
 from .common import (HelpFormatter, column, defaults_of, epoch_printer, fraction, named_checkpoint,
-                     nonneg_int, positive_float, positive_int, progress_bar, unit_interval,
+                     nonneg_int, positive_float, positive_int, progress_bar, seed, unit_interval,
                      write_history)
 
 CHAR_CKPT = "char_rnn.ckpt"
@@ -71,11 +71,11 @@ def add_commands(sub):
                    help="gradient-norm clipping threshold")
     o.add_argument("--val-fraction", type=unit_interval, default=fn["val_fraction"],
                    help="share of the text (its end) held out for validation")
-    o.add_argument("--seed", type=int, default=fn["seed"], help="seed for initialisation and offsets")
+    o.add_argument("--seed", type=seed, default=fn["seed"], help="seed for initialisation and offsets")
     o.add_argument("--sample-length", type=nonneg_int, default=200,
                    help="characters of the sample printed at the end (0: none)")
     o.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-    c.set_defaults(func=cmd_train_char)
+    c.set_defaults(func=cmd_train_char, outputs={"out": "dir"})
 
     # -- generate -----------------------------------------------------------------------------------
     g = sub.add_parser(
@@ -93,7 +93,7 @@ def add_commands(sub):
                    help="sample among the k most likely characters only (0: all)")
     g.add_argument("--prime", default=None,
                    help="text to start from (default: the first character of the training text)")
-    g.add_argument("--seed", type=int, default=None, help="seed for sampling (default: random)")
+    g.add_argument("--seed", type=seed, default=None, help="seed for sampling (default: random)")
     g.set_defaults(func=cmd_generate)
 
     # -- sentiment ----------------------------------------------------------------------------------
@@ -134,13 +134,13 @@ def add_commands(sub):
     o.add_argument("--lr", type=pos_float, default=SENTIMENT["lr"], help="Adam learning rate")
     o.add_argument("--clip", type=pos_float, default=SENTIMENT["clip"],
                    help="gradient-norm clipping threshold")
-    o.add_argument("--seed", type=int, default=SENTIMENT["seed"],
+    o.add_argument("--seed", type=seed, default=SENTIMENT["seed"],
                    help="seed for splits, initialisation, shuffling")
     o.add_argument("--out", metavar="DIR", help="write the model, vocabulary and classes here")
     o.add_argument("--predict", action="append", metavar="TEXT", default=[],
                    help="after training, classify this text (repeatable)")
     o.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
-    s.set_defaults(func=cmd_sentiment)
+    s.set_defaults(func=cmd_sentiment, outputs={"out": "dir"})
 
     # -- seq2seq ------------------------------------------------------------------------------------
     q = sub.add_parser(
@@ -175,9 +175,9 @@ def add_commands(sub):
                    help="Adam learning rate (cosine decay)")
     o.add_argument("--clip", type=pos_float, default=fit["clip"],
                    help="gradient-norm clipping threshold")
-    o.add_argument("--seed", type=int, default=fit["seed"], help="seed for data and initialisation")
+    o.add_argument("--seed", type=seed, default=fit["seed"], help="seed for data and initialisation")
     o.add_argument("--out", metavar="DIR", help="write the model and vocabularies here")
-    q.set_defaults(func=cmd_seq2seq)
+    q.set_defaults(func=cmd_seq2seq, outputs={"out": "dir"})
 
     # -- mnist1d-seq --------------------------------------------------------------------------------
     n = sub.add_parser(
@@ -201,7 +201,7 @@ def add_commands(sub):
                    help="gradient-norm clipping threshold")
     n.add_argument("--val-fraction", type=unit_interval, default=MNIST1D["val_fraction"],
                    help="share of the training set used for per-epoch validation (0: none)")
-    n.add_argument("--seed", type=int, default=MNIST1D["seed"],
+    n.add_argument("--seed", type=seed, default=MNIST1D["seed"],
                    help="seed for initialisation and shuffling")
     n.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
     n.set_defaults(func=cmd_mnist1d_seq)
@@ -218,9 +218,9 @@ def add_commands(sub):
     f.add_argument("--hidden", type=pos_int, default=32, help="hidden units")
     f.add_argument("--clip-steps", type=pos_int, default=200, help="SGD steps of the clipping runs")
     f.add_argument("--max-norm", type=pos_float, default=1.0, help="clipping threshold")
-    f.add_argument("--seed", type=int, default=0, help="seed")
+    f.add_argument("--seed", type=seed, default=0, help="seed")
     f.add_argument("--dpi", type=pos_int, default=110, help="image resolution (dots per inch)")
-    f.set_defaults(func=cmd_gradient_flow)
+    f.set_defaults(func=cmd_gradient_flow, outputs={"out": "file"})
 
 
 # -- train-char / generate --------------------------------------------------------------------------

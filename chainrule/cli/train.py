@@ -15,28 +15,21 @@ resumed run, then the recipe of the model and dataset. The work itself is the li
 (``train.experiment.train_run``, ``data.prepare``, ``models.registry``).
 """
 import argparse
-import os
 import sys
 
 import numpy as np
 
 from ..models.registry import MODELS, parse_channels
 from ..train.recipes import DEFAULTS, LR_SCHEDULES, OPTIMIZER_LR, OPTIMIZERS, train_settings
-from .common import HelpFormatter, checkpoint_path, csv_cell, fraction, positive_float, positive_int
+from .common import (HelpFormatter, checkpoint_path, csv_cell, fraction, nonneg_float,
+                     positive_float, positive_int, probability, seed, size_list)
 from .common import with_default as dflt
 
 # Options of `chainrule train` that are not part of a run's configuration file.
 _NOT_CONFIG = {"config", "resume", "overwrite"}
 
 
-def _hidden(text):
-    try:
-        sizes = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden expects sizes like 256 or 256,128, got {text!r}")
-    if any(s <= 0 for s in sizes):
-        raise argparse.ArgumentTypeError(f"--hidden sizes must be positive, got {text!r}")
-    return sizes
+_hidden = size_list("--hidden", "256 or 256,128")
 
 
 def _channels(text):
@@ -99,7 +92,7 @@ def _add_model_args(p):
         "(default 120,84), vgg: one size (default 256)", DEFAULTS["hidden"]))
     m.add_argument("--activation", choices=["relu", "tanh", "sigmoid", "leaky_relu"],
                    help=dflt("the hidden layers' nonlinearity", DEFAULTS["activation"]))
-    m.add_argument("--dropout", type=float, help=dflt(
+    m.add_argument("--dropout", type=probability, help=dflt(
         "dropout probability after each hidden layer", DEFAULTS["dropout"]))
 
 
@@ -107,9 +100,10 @@ def _add_optim_args(p, epochs=True):
     o = p.add_argument_group("optimisation")
     o.add_argument("--optimizer", choices=OPTIMIZERS, help=dflt("the update rule",
                                                                 DEFAULTS["optimizer"]))
-    o.add_argument("--lr", type=float, help=_lr_help())
-    o.add_argument("--momentum", type=float, help=dflt("SGD/RMSprop momentum", DEFAULTS["momentum"]))
-    o.add_argument("--weight-decay", type=float, help=dflt("L2 regularisation strength",
+    o.add_argument("--lr", type=positive_float, help=_lr_help())
+    o.add_argument("--momentum", type=nonneg_float, help=dflt("SGD/RMSprop momentum",
+                                                               DEFAULTS["momentum"]))
+    o.add_argument("--weight-decay", type=nonneg_float, help=dflt("L2 regularisation strength",
                                                            DEFAULTS["weight_decay"]))
     if epochs:
         o.add_argument("--epochs", type=positive_int, help=dflt(
@@ -137,7 +131,7 @@ def _add_train_options(t):
     r = t.add_argument_group("run")
     r.add_argument("--config", metavar="TOML",
                    help="read settings from this TOML file (unknown keys are an error)")
-    r.add_argument("--seed", type=int, help=dflt("seed for initialisation, splits and shuffling",
+    r.add_argument("--seed", type=seed, help=dflt("seed for initialisation, splits and shuffling",
                                                  DEFAULTS["seed"]))
     r.add_argument("--out", metavar="RUN_DIR",
                    help="write the run here: config.json, history.csv, checkpoints/last.ckpt and "
@@ -168,7 +162,7 @@ def add_commands(sub):
                     "batch_size = 64); options given on the command line override it.",
         formatter_class=HelpFormatter)
     _add_train_options(t)
-    t.set_defaults(func=cmd_train, resolve=resolve_train)
+    t.set_defaults(func=cmd_train, resolve=resolve_train, outputs={"out": "dir", "save": "file"})
 
     e = sub.add_parser(
         "evaluate", help="evaluate a trained model on its test split or on a CSV file",
@@ -200,7 +194,7 @@ def add_commands(sub):
     pr.add_argument("--output", metavar="CSV", help="write the predictions here (default: print)")
     pr.add_argument("--checkpoint", choices=["best", "last"], default="best",
                     help="which checkpoint of a run directory")
-    pr.set_defaults(func=cmd_predict)
+    pr.set_defaults(func=cmd_predict, outputs={"output": "file"})
 
     s = sub.add_parser(
         "summary", help="print a model's layers, output shapes and parameter counts",
@@ -223,7 +217,7 @@ def add_commands(sub):
         formatter_class=HelpFormatter)
     rp.add_argument("run_dir", metavar="RUN_DIR")
     rp.add_argument("--output", metavar="HTML", help="write the report here instead")
-    rp.set_defaults(func=cmd_report)
+    rp.set_defaults(func=cmd_report, outputs={"output": "file"})
 
     lf = sub.add_parser(
         "lr-find", help="find a learning rate with the range test",
@@ -240,9 +234,9 @@ def add_commands(sub):
     g.add_argument("--end-lr", type=positive_float, default=10.0, help="last learning rate")
     g.add_argument("--num-steps", type=positive_int, default=100, help="training steps")
     g.add_argument("--plot", metavar="PNG", help="save the loss-vs-lr plot here")
-    g.add_argument("--seed", type=int, help=dflt("seed for initialisation, splits and shuffling",
+    g.add_argument("--seed", type=seed, help=dflt("seed for initialisation, splits and shuffling",
                                                  DEFAULTS["seed"]))
-    lf.set_defaults(func=cmd_lr_find, resolve=resolve_settings)
+    lf.set_defaults(func=cmd_lr_find, resolve=resolve_settings, outputs={"plot": "file"})
 
 
 # -- settings: the command line over a --config file over a resumed run over the recipe ------------
@@ -356,9 +350,21 @@ def _load(target, which):
     return path, state, model
 
 
-def _features_in(config):
+def check_inputs(X, state, where, target):
+    """Raise ValueError naming the data (``where``) and the model (``target``) unless the examples
+    of ``X`` have as many values as the model's input: feature columns for an MLP, C x H x W for a
+    ConvNet (a CSV row of an image, or images read at another size or channel count)."""
     from ..models.registry import model_input_shape
-    return model_input_shape(config)[0]
+    shape = model_input_shape(state["config"])
+    want, got = int(np.prod(shape)), int(np.prod(X.shape[1:]))
+    model = f"the model in {target}"
+    if X.ndim >= 3 and len(shape) == 3 and tuple(X.shape[1:]) != tuple(shape):
+        raise ValueError(f"{where} holds images {'x'.join(map(str, X.shape[1:]))} (channels x height "
+                         f"x width), {model} expects {'x'.join(map(str, shape))}")
+    if got != want:
+        images = f" (images {'x'.join(map(str, shape))})" if len(shape) == 3 else ""
+        what = "feature columns" if X.ndim == 2 else "values per example"
+        raise ValueError(f"{where} has {got} {what}, {model} expects {want}{images}")
 
 
 def cmd_evaluate(args):
@@ -375,10 +381,8 @@ def cmd_evaluate(args):
     else:
         d = load_dataset(run)
         X, y, where = d["Xte"], d["yte"], f"the test split of {run['dataset']}"
+    check_inputs(X, state, where, args.target)
     X = model_inputs(X, state)
-    n_in = _features_in(state["config"])
-    if X.shape[1] != n_in:
-        raise ValueError(f"{where} has {X.shape[1]} features, the model takes {n_in}")
     res = Trainer(model, None).evaluate((X, y), batch_size=args.batch_size)
     scores = predict(model, X, args.batch_size)
     n = len(classes)
@@ -397,11 +401,8 @@ def cmd_predict(args):
     from ..train import predict
     path, state, model = _load(args.target, args.checkpoint)
     ids, X = read_inputs(args.input, state.get("run_config") or {})
+    check_inputs(X, state, args.input, args.target)
     X = model_inputs(X, state)
-    n_in = _features_in(state["config"])
-    if X.shape[1] != n_in:
-        raise ValueError(f"{args.input} gives {X.shape[1]} features per example, the model takes "
-                         f"{n_in}")
     scores = predict(model, X)
     z = scores - scores.max(axis=1, keepdims=True)
     p = np.exp(z)
@@ -415,10 +416,8 @@ def cmd_predict(args):
                                f"{p[i, k[i]]:.6f}"] + [f"{v:.6f}" for v in p[i]]))
     text = "\n".join(lines) + "\n"
     if args.output:
-        tmp = args.output + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, args.output)
+        from ..io import write_text
+        write_text(args.output, text)
         print(f"wrote {len(ids)} predictions to {args.output}")
     else:
         sys.stdout.write(text)

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from .common import HelpFormatter, checkpoint_path, fraction, positive_float, positive_int
+from .common import HelpFormatter, checkpoint_path, fraction, positive_float, positive_int, seed
 
 
 def add_commands(sub):
@@ -69,7 +69,7 @@ def add_commands(sub):
     t.add_argument("--json", metavar="PATH", help="write the accuracies as JSON here")
     t.add_argument("--save", metavar="CKPT",
                    help="save the first seed's pretrained network here (for 'chainrule similar')")
-    t.set_defaults(func=cmd_transfer)
+    t.set_defaults(func=cmd_transfer, outputs={"plot": "file", "json": "file", "save": "file"})
 
     tc = sub.add_parser(
         "train-captioner", help="train an image captioner (CNN encoder + LSTM decoder)",
@@ -99,10 +99,11 @@ def add_commands(sub):
     m.add_argument("--batch-size", type=positive_int, default=32, help="images per step")
     m.add_argument("--lr", type=positive_float, default=5e-3, help="Adam learning rate (cosine decay)")
     m.add_argument("--beam", type=positive_int, default=3, help="beam size for the evaluation")
-    m.add_argument("--seed", type=int, default=0, help="seed for data, initialisation, order")
+    m.add_argument("--seed", type=seed, default=0, help="seed for data, initialisation, order")
     m.add_argument("--save", metavar="CKPT", default="captioner.ckpt", help="where to save the model")
     m.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-    tc.set_defaults(func=cmd_train_captioner)
+    tc.set_defaults(func=cmd_train_captioner,
+                    outputs={"save": "file", "write_synthetic": "dir"})
 
     c = sub.add_parser(
         "caption", help="caption images with a trained captioner",

@@ -28,8 +28,9 @@ def parse_channels(text):
     out = []
     for s in str(text).split(","):
         s = s.strip()
-        if not s:
-            continue
+        if not s:               # '32,,64' is a typo, not one convolution less
+            raise ValueError(f"--channels has an empty size in {text!r}; give sizes like 32,64 "
+                             f"(VGG: 32,32,M,64,64,M)")
         if s.upper() == "M":
             out.append("M")
             continue

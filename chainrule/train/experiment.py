@@ -52,8 +52,10 @@ def resume_path(target):
 def resume_state(target):
     """The resumable checkpoint state of ``target`` (a file or a run directory), with the path it
     came from under "_path"."""
+    from ..io import remove_stale_temps
     from .checkpoint import load_checkpoint
     path = resume_path(target)
+    remove_stale_temps(os.path.dirname(os.path.abspath(path)))   # what a kill mid-save left
     state = load_checkpoint(path, resumable=True)
     state["_path"] = path
     return state
@@ -86,17 +88,20 @@ def resumed_settings(state):
 
 def write_json(path, obj):
     """Write ``obj`` as indented JSON, atomically (arrays as lists)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-        f.write("\n")
-    os.replace(tmp, path)
+    from ..io import write_text
+    write_text(path, json.dumps(obj, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist")
+                                else str(o)) + "\n")
 
 
 def check_out_dir(out, resuming, overwrite=False):
-    """Refuse a run directory that is a file, or that holds another run (unless ``overwrite``)."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise NotADirectoryError(20, "--out must be a directory", out)
+    """Refuse a run directory that is a file, cannot be written, or holds another run (unless
+    ``overwrite``)."""
+    from ..io import check_output_dir
+    check_output_dir(out, "--out")
+    for sub in ("", "checkpoints"):           # an existing but read-only run directory
+        d = os.path.join(out, sub)
+        if os.path.isdir(d):
+            check_output_dir(d, "--out")
     last = os.path.join(out, "checkpoints", "last.ckpt")
     if os.path.exists(last) and not resuming and not overwrite:
         raise FileExistsError(17, "--out already holds a run (checkpoints/last.ckpt); continue it "
@@ -160,6 +165,9 @@ def train_run(settings, resume=None, overwrite=False, log=print):
     s, out = settings, settings.get("out")
     if out:
         check_out_dir(out, resuming=resume is not None, overwrite=overwrite)
+    if s["save"]:                        # before training: a failed save afterwards loses the model
+        from ..io import check_output_file
+        check_output_file(s["save"], "--save")
     cr.manual_seed(s["seed"])
     data = prepare_data(s, images=is_conv(s["model"]))
     Xtr, ytr, Xval, yval, Xte, yte = (data[k] for k in ("Xtr", "ytr", "Xval", "yval", "Xte", "yte"))
@@ -200,7 +208,10 @@ def train_run(settings, resume=None, overwrite=False, log=print):
         model_summary = summary(model, model_input_shape(config))
 
         def begin(logs):                  # runs after a resume was checked: a bad one writes nothing
+            from ..io import remove_stale_temps
             os.makedirs(out, exist_ok=True)
+            for d in (out, os.path.join(out, "checkpoints")):    # what a kill mid-write left
+                remove_stale_temps(d)
             write_json(os.path.join(out, "config.json"), {"run": stored, "model": config})
             write_json(os.path.join(out, "summary.json"), model_summary.to_dict())
         callbacks += [LambdaCallback(on_train_begin=begin),
