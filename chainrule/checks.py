@@ -60,8 +60,11 @@ def real(where, name, value, low=None, high=None, low_open=False, high_open=Fals
 
 def integer(where, name, value, low=None, high=None):
     """``value`` as an int: an integer (NumPy's too, never a bool) within [low, high]."""
-    rng = _range_text(low, high, False, False)
-    rule = "an integer" + (f" {rng}" if rng else "")
+    if high is None and low in (0, 1):
+        rule = "a positive integer" if low == 1 else "a non-negative integer"
+    else:
+        rng = _range_text(low, high, False, False)
+        rule = "an integer" + (f" {rng}" if rng else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         fail(where, name, rule, value, ArgumentTypeError)
     v = int(value)
@@ -94,21 +97,20 @@ def probability(where, name, value):
 
 
 def int_tuple(where, name, value, n, low=1):
-    """An int or a sequence of ``n`` ints, each >= ``low``, as a tuple of ``n`` ints
+    """An int or a sequence of ``n`` ints, each >= ``low`` (None: any), as a tuple of ``n`` ints
     (``kernel_size=3`` -> (3, 3)); ``low=1`` reads "positive ints", ``low=0`` "non-negative ints"."""
-    rule = {1: "positive ints", 0: "non-negative ints"}.get(low, f"ints >= {low}")
-    rule = f"{rule} (an int or {n} of them)" if n > 1 else rule.rstrip("s")
+    shape = f"an int or a tuple of {n} ints" if n > 1 else "an int"
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         items = (value,) * n
     elif isinstance(value, (tuple, list)) and len(value) == n:
         items = tuple(value)
     else:
-        fail(where, name, rule, value, ArgumentTypeError if not isinstance(value, (tuple, list)) else ValueError)
+        fail(where, name, shape, value, ArgumentTypeError if not isinstance(value, (tuple, list)) else ValueError)
     for v in items:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            fail(where, name, rule, value, ArgumentTypeError)
-        if v < low:
-            fail(where, name, rule, value)
+            fail(where, name, shape, value, ArgumentTypeError)
+        if low is not None and v < low:
+            fail(where, name, {1: "positive ints", 0: "non-negative ints"}.get(low, f"ints >= {low}"), value)
     return tuple(int(v) for v in items)
 
 

@@ -1,4 +1,5 @@
 """Activation modules (wrappers over nn.functional)."""
+from .. import checks
 from . import functional as F
 from .module import Module
 
@@ -21,7 +22,7 @@ class Tanh(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope = checks.real("LeakyReLU", "negative_slope", negative_slope)
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -33,7 +34,8 @@ class LeakyReLU(Module):
 class Softmax(Module):
     def __init__(self, axis=-1, dim=None):
         super().__init__()
-        self.axis = axis if dim is None else dim
+        name = type(self).__name__
+        self.axis = checks.integer(name, "axis" if dim is None else "dim", axis if dim is None else dim)
 
     def forward(self, x):
         return F.softmax(x, self.axis)

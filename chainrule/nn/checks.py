@@ -6,6 +6,8 @@ Each helper takes ``where``, the name that opens the message: a layer (its repr,
 formatted only when the check fails, so passing a layer costs nothing on the ordinary path.
 """
 
+from .. import checks
+
 __all__ = ["DTYPE_MISMATCH", "check_dtype", "check_features", "check_probability"]
 
 # The one dtype-mismatch message of the library (layers, their functions, recurrent and conv layers).
@@ -31,6 +33,10 @@ def check_features(where, x, weight):
 
 
 def check_probability(where, p):
-    """Raise ValueError unless ``p`` is a probability (dropout rates)."""
+    """Raise unless ``p`` is a probability (dropout rates): a real number (not a bool, not NaN) in
+    [0, 1]; ``where`` opens the message, as every check of ``chainrule.checks``."""
+    if p.__class__ is float and 0.0 <= p <= 1.0:     # the common case, first: F.dropout calls this per step
+        return
+    checks.real(where, "p, the drop probability", p)        # the type and NaN checks
     if not 0 <= p <= 1:
-        raise ValueError(f"{where}: probability must be in [0, 1], got {p}")
+        checks.fail(where, "p, the drop probability", "in [0, 1]", p)

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .. import backend, fast
+from .. import backend, checks, fast
 from ..autograd import Tensor
 from ..ops import conv as _conv
 from . import init
@@ -152,11 +152,14 @@ class _ConvNd(Module):
                  groups=1, bias=True, padding_mode="zeros", output_padding=0, dtype=None):
         super().__init__()
         n, kind = self._n, type(self).__name__
-        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
-        self.kernel_size = _conv.ntuple(kernel_size, n, "kernel_size", kind)
-        self.stride = _conv.ntuple(stride, n, "stride", kind)
-        self.dilation = _conv.ntuple(dilation, n, "dilation", kind)
-        self.output_padding = _conv.ntuple(output_padding, n, "output_padding", kind)
+        self.in_channels = checks.integer(kind, "in_channels", in_channels, 1)
+        self.out_channels = checks.integer(kind, "out_channels", out_channels, 1)
+        self.groups = checks.integer(kind, "groups", groups, 1)
+        self.kernel_size = checks.int_tuple(kind, "kernel_size", kernel_size, n)
+        self.stride = checks.int_tuple(kind, "stride", stride, n)
+        self.dilation = checks.int_tuple(kind, "dilation", dilation, n)
+        self.output_padding = checks.int_tuple(kind, "output_padding", output_padding, n, low=0)
+        checks.flag(kind, "bias", bias)
         if self.groups < 1:
             raise ValueError(f"{kind}: groups must be a positive integer, got {groups}")
         if self.in_channels % self.groups:
@@ -174,7 +177,7 @@ class _ConvNd(Module):
         if isinstance(padding, str):
             self.padding = padding
         else:
-            self.padding = _conv.ntuple(padding, n, "padding", kind)
+            self.padding = checks.int_tuple(kind, "padding", padding, n, low=0)
         if self._transposed:
             if isinstance(padding, str):
                 raise ValueError(f"{kind}: padding must be an int or a tuple, got {padding!r}")
@@ -343,14 +346,13 @@ class LocallyConnected2d(Module):
                  bias=True, dtype=None):
         super().__init__()
         kind = type(self).__name__
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.input_size = _conv.ntuple(input_size, 2, "input_size", kind)
-        self.kernel_size = _conv.ntuple(kernel_size, 2, "kernel_size", kind)
-        self.stride = _conv.ntuple(stride, 2, "stride", kind)
-        if min(self.kernel_size) < 1 or min(self.stride) < 1:
-            raise ValueError(f"{kind}: kernel_size and stride must be >= 1, got "
-                             f"kernel_size={self.kernel_size}, stride={self.stride}")
-        self.padding = padding if isinstance(padding, str) else _conv.ntuple(padding, 2, "padding", kind)
+        self.in_channels = checks.integer(kind, "in_channels", in_channels, 1)
+        self.out_channels = checks.integer(kind, "out_channels", out_channels, 1)
+        self.input_size = checks.int_tuple(kind, "input_size", input_size, 2)
+        self.kernel_size = checks.int_tuple(kind, "kernel_size", kernel_size, 2)
+        self.stride = checks.int_tuple(kind, "stride", stride, 2)
+        checks.flag(kind, "bias", bias)
+        self.padding = padding if isinstance(padding, str) else checks.int_tuple(kind, "padding", padding, 2, low=0)
         self._pads = _conv.resolve_padding(padding, self.kernel_size, self.stride, (1, 1), kind)
         self.output_hw = _conv.check_conv_args(
             kind, (1, self.in_channels) + self.input_size,

@@ -1,7 +1,7 @@
 """Embedding: a learnable lookup table from integer ids (tokens, characters) to vectors."""
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..autograd import Tensor
 from ..ops.embedding import EmbeddingLookup
 from . import init
@@ -23,11 +23,11 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, dtype=None, _weight=None):
         super().__init__()
-        if num_embeddings < 1 or embedding_dim < 1:
-            raise ValueError(f"Embedding: num_embeddings and embedding_dim must be positive, got "
-                             f"{num_embeddings}, {embedding_dim}")
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        num_embeddings = checks.integer("Embedding", "num_embeddings", num_embeddings, 1)
+        embedding_dim = checks.integer("Embedding", "embedding_dim", embedding_dim, 1)
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         if padding_idx is not None:
+            checks.integer("Embedding", "padding_idx", padding_idx)
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding({num_embeddings}, {embedding_dim}): padding_idx "
                                  f"{padding_idx} is outside [-{num_embeddings}, {num_embeddings})")
@@ -57,7 +57,7 @@ class Embedding(Module):
             raise ValueError(f"Embedding.from_pretrained: expected a (V, E) matrix, got {w.shape}")
         dtype = w.dtype if w.dtype.kind == "f" else None
         m = cls(w.shape[0], w.shape[1], padding_idx=padding_idx, dtype=dtype, _weight=w)
-        m.weight.requires_grad = not freeze
+        m.weight.requires_grad = not checks.flag("Embedding.from_pretrained", "freeze", freeze)
         return m
 
     def forward(self, idx):

@@ -5,7 +5,7 @@ input with the helpers of ``nn.checks``, passing ``name`` (the layer) for the me
 """
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..autograd import Tensor
 from ..backend import array_namespace
 from ..ops import activation as _act
@@ -31,6 +31,8 @@ def _data(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
+    if not (negative_slope.__class__ is float and -np.inf < negative_slope < np.inf):  # cheap: per step
+        negative_slope = checks.real("leaky_relu", "negative_slope", negative_slope)
     return _act.LeakyReLU.apply(x, negative_slope=negative_slope)
 
 
@@ -68,7 +70,8 @@ def _reduction(reduction, name):
 
 def cross_entropy(input, target, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy of logits (N, C) against integer labels (N,); fused and stable."""
-    return _loss.CrossEntropy.apply(input, _label_array(target), reduction=_reduction(reduction, "cross_entropy"),
+    reduction, label_smoothing, _, _ = _loss.check_loss_options("cross_entropy", reduction, label_smoothing)
+    return _loss.CrossEntropy.apply(input, _label_array(target), reduction=reduction,
                                     label_smoothing=label_smoothing)
 
 
@@ -87,7 +90,8 @@ def mse_loss(input, target, reduction="mean"):
 
 def l2_loss(input, target, reduction="mean", half=False):
     """Squared error; ``half=True`` gives the course's 1/2 (y - y_hat)^2, whose gradient is y_hat - y."""
-    return _loss.MSELoss.apply(input, target, reduction=_reduction(reduction, "l2_loss"), half=half)
+    reduction, _, _, half = _loss.check_loss_options("l2_loss", reduction, half=half)
+    return _loss.MSELoss.apply(input, target, reduction=reduction, half=half)
 
 
 def hinge_loss(input, target, reduction="mean"):
@@ -97,8 +101,8 @@ def hinge_loss(input, target, reduction="mean"):
 
 def multiclass_hinge_loss(input, target, margin=1.0, reduction="mean"):
     """Multiclass SVM loss: sum over wrong classes j of max(0, s_j - s_y + margin)."""
-    return _loss.MultiClassHinge.apply(input, _label_array(target), margin=margin,
-                                       reduction=_reduction(reduction, "multiclass_hinge_loss"))
+    reduction, _, margin, _ = _loss.check_loss_options("multiclass_hinge_loss", reduction, margin=margin)
+    return _loss.MultiClassHinge.apply(input, _label_array(target), margin=margin, reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):

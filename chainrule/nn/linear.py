@@ -1,7 +1,7 @@
 """Fully connected layers and shape helpers."""
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..autograd import Tensor
 from . import functional as F
 from . import init
@@ -17,7 +17,10 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, dtype=None):
         super().__init__()
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = checks.integer("Linear", "in_features", in_features, 1)
+        self.out_features = checks.integer("Linear", "out_features", out_features, 1)
+        checks.flag("Linear", "bias", bias)
+        in_features, out_features = self.in_features, self.out_features
         dtype = dtype or backend.get_default_dtype()
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
@@ -47,7 +50,8 @@ class Flatten(Module):
 
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim = checks.integer("Flatten", "start_dim", start_dim)
+        self.end_dim = checks.integer("Flatten", "end_dim", end_dim)
 
     def forward(self, x):
         if not isinstance(x, Tensor):

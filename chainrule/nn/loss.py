@@ -1,4 +1,5 @@
 """Loss modules (callable objects over nn.functional's losses), as in PyTorch."""
+from ..ops.loss import check_loss_options
 from . import functional as F
 from .module import Module
 
@@ -8,8 +9,7 @@ class _Loss(Module):
 
     def __init__(self, reduction="mean"):
         super().__init__()
-        F._reduction(reduction, type(self).__name__)
-        self.reduction = reduction
+        self.reduction = check_loss_options(type(self).__name__, reduction)[0]
 
     def forward(self, input, target):
         return type(self).fn(input, target, reduction=self.reduction)
@@ -31,7 +31,7 @@ class L2Loss(_Loss):
 
     def __init__(self, reduction="mean", half=False):
         super().__init__(reduction)
-        self.half = half
+        self.half = check_loss_options("L2Loss", reduction, half=half)[3]
 
     def forward(self, input, target):
         return F.l2_loss(input, target, reduction=self.reduction, half=self.half)
@@ -44,7 +44,7 @@ class HingeLoss(_Loss):
 class MultiClassHingeLoss(_Loss):
     def __init__(self, margin=1.0, reduction="mean"):
         super().__init__(reduction)
-        self.margin = margin
+        self.margin = check_loss_options("MultiClassHingeLoss", reduction, margin=margin)[2]
 
     def forward(self, input, target):
         return F.multiclass_hinge_loss(input, target, margin=self.margin, reduction=self.reduction)
@@ -53,7 +53,7 @@ class MultiClassHingeLoss(_Loss):
 class CrossEntropyLoss(_Loss):
     def __init__(self, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction)
-        self.label_smoothing = label_smoothing
+        self.label_smoothing = check_loss_options("CrossEntropyLoss", reduction, label_smoothing)[1]
 
     def forward(self, input, target):
         return F.cross_entropy(input, target, reduction=self.reduction,

@@ -5,7 +5,7 @@ num_batches_tracked), so state dicts map one to one.
 """
 import numpy as np
 
-from .. import backend
+from .. import backend, checks
 from ..autograd import Tensor
 from ..ops import norm as _norm
 from . import functional as F
@@ -19,12 +19,13 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, dtype=None):
         super().__init__()
-        if int(num_features) != num_features or num_features < 1:
-            raise ValueError(f"{type(self).__name__}: num_features must be a positive integer, "
-                             f"got {num_features!r}")
-        self.num_features = C = int(num_features)
-        self.eps, self.momentum = eps, momentum
-        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        kind = type(self).__name__
+        self.num_features = C = checks.integer(kind, "num_features", num_features, 1)
+        self.eps = checks.real(kind, "eps", eps, 0, low_open=True)
+        # None: a cumulative average of the batch statistics, as in PyTorch
+        self.momentum = None if momentum is None else checks.real(kind, "momentum", momentum, 0, 1)
+        self.affine = checks.flag(kind, "affine", affine)
+        self.track_running_stats = checks.flag(kind, "track_running_stats", track_running_stats)
         dtype = dtype or backend.get_default_dtype()
         if self.affine:
             self.weight = Parameter(np.ones(C, dtype=dtype))
@@ -112,9 +113,11 @@ class LocalResponseNorm(Module):
 
     def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
         super().__init__()
-        if int(size) != size or size < 1:
-            raise ValueError(f"LocalResponseNorm: size must be a positive integer, got {size!r}")
-        self.size, self.alpha, self.beta, self.k = int(size), alpha, beta, k
+        name = "LocalResponseNorm"
+        self.size = checks.integer(name, "size", size, 1)
+        self.alpha = checks.real(name, "alpha", alpha)
+        self.beta = checks.real(name, "beta", beta)
+        self.k = checks.real(name, "k", k)
         self.__dict__["_name"] = repr(self)
 
     def forward(self, x):

@@ -2,7 +2,7 @@
 
 They hold no parameters; each checks its arguments when built and calls one op (``ops/pool.py``).
 """
-from .. import fast
+from .. import checks, fast
 from ..ops import pool as _pool
 from .module import Module
 
@@ -24,7 +24,7 @@ class _PoolNd(Module):
         self.stride = self.kernel_size if stride is None else _show(stride)
         self.padding = _show(padding)
         self.dilation = _show(dilation)
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = checks.flag(type(self).__name__, "ceil_mode", ceil_mode)
         self._settle()                   # check now, so a wrong layer fails where it is built
 
     def __setattr__(self, name, value):
@@ -89,7 +89,10 @@ class AvgPool2d(_PoolNd):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
-        self.__dict__["count_include_pad"] = bool(count_include_pad)
+        kind = type(self).__name__
+        self.__dict__["count_include_pad"] = checks.flag(kind, "count_include_pad", count_include_pad)
+        if divisor_override is not None:
+            divisor_override = checks.integer(kind, "divisor_override", divisor_override, 1)
         self.__dict__["divisor_override"] = divisor_override
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
 
@@ -130,6 +133,9 @@ class AdaptiveAvgPool2d(Module):
     def __init__(self, output_size):
         super().__init__()
         self.output_size = _show(output_size)
+        for v in (self.output_size if isinstance(self.output_size, tuple) else (self.output_size,)):
+            if v is not None:
+                checks.integer("AdaptiveAvgPool2d", "output_size", v)   # the type; the range below
         _pool.adaptive_output_size(self.output_size, 1, 1, repr(self))
         self.__dict__["_name"] = repr(self)
 

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .. import backend, fast
+from .. import backend, checks, fast
 from ..autograd import Tensor
 from ..ops import basic as _basic
 from ..ops import recurrent as _rec
@@ -59,15 +59,13 @@ class RNNBase(Module):
                  dropout=0.0, bidirectional=False, dtype=None):
         super().__init__()
         name = type(self).__name__
-        if int(input_size) != input_size or input_size < 1 or hidden_size < 1 or num_layers < 1:
-            raise ValueError(f"{name}: input_size, hidden_size and num_layers must be positive "
-                             f"integers, got {input_size}, {hidden_size}, {num_layers}")
-        if not (isinstance(dropout, (int, float)) and 0 <= dropout <= 1):
-            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout}")
-        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        self.num_layers, self.bias = int(num_layers), bool(bias)
-        self.batch_first, self.dropout = bool(batch_first), float(dropout)
-        self.bidirectional = bool(bidirectional)
+        self.input_size = checks.integer(name, "input_size", input_size, 1)
+        self.hidden_size = checks.integer(name, "hidden_size", hidden_size, 1)
+        self.num_layers = checks.integer(name, "num_layers", num_layers, 1)
+        self.bias = checks.flag(name, "bias", bias)
+        self.batch_first = checks.flag(name, "batch_first", batch_first)
+        self.dropout = checks.probability(name, "dropout", dropout)
+        self.bidirectional = checks.flag(name, "bidirectional", bidirectional)
         self.num_directions = 2 if bidirectional else 1
         dtype = dtype or backend.get_default_dtype()
         H, G = self.hidden_size, self.n_gates * self.hidden_size
@@ -238,8 +236,7 @@ class RNN(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, dtype=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        checks.choice("RNN", "nonlinearity", nonlinearity, ("tanh", "relu"))
         self.__dict__["nonlinearity"] = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype)
@@ -276,8 +273,8 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, peephole=False, coupled=False, dtype=None):
-        self.__dict__["peephole"] = bool(peephole)
-        self.__dict__["coupled"] = bool(coupled)
+        self.__dict__["peephole"] = checks.flag(type(self).__name__, "peephole", peephole)
+        self.__dict__["coupled"] = checks.flag(type(self).__name__, "coupled", coupled)
         self.__dict__["n_gates"] = 3 if coupled else 4
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype)
@@ -338,8 +335,7 @@ class GRU(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, variant="pytorch", dtype=None):
-        if variant not in ("pytorch", "cho"):
-            raise ValueError(f"GRU: variant must be 'pytorch' or 'cho', got {variant!r}")
+        checks.choice("GRU", "variant", variant, ("pytorch", "cho"))
         self.__dict__["variant"] = variant
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype)
@@ -361,7 +357,10 @@ class _CellBase(Module):
 
     def __init__(self, input_size, hidden_size, bias=True, dtype=None):
         super().__init__()
-        self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bool(bias)
+        name = type(self).__name__
+        self.input_size = checks.integer(name, "input_size", input_size, 1)
+        self.hidden_size = checks.integer(name, "hidden_size", hidden_size, 1)
+        self.bias = checks.flag(name, "bias", bias)
         dtype = dtype or backend.get_default_dtype()
         G = self.n_gates * self.hidden_size
         self.weight_ih = Parameter(np.empty((G, self.input_size), dtype=dtype))
@@ -419,8 +418,7 @@ class RNNCell(_CellBase):
     """One step of an Elman RNN: h' = act(W_ih x + b_ih + W_hh h + b_hh). forward(x, h=None) -> h'."""
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=None):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        checks.choice("RNNCell", "nonlinearity", nonlinearity, ("tanh", "relu"))
         super().__init__(input_size, hidden_size, bias, dtype)
         self.nonlinearity = nonlinearity
 
@@ -436,8 +434,8 @@ class LSTMCell(_CellBase):
     (peephole weights ``weight_peephole``)."""
 
     def __init__(self, input_size, hidden_size, bias=True, peephole=False, coupled=False, dtype=None):
-        self.__dict__["peephole"] = bool(peephole)
-        self.__dict__["coupled"] = bool(coupled)
+        self.__dict__["peephole"] = checks.flag(type(self).__name__, "peephole", peephole)
+        self.__dict__["coupled"] = checks.flag(type(self).__name__, "coupled", coupled)
         self.__dict__["n_gates"] = 3 if coupled else 4
         super().__init__(input_size, hidden_size, bias, dtype)
 
@@ -462,8 +460,7 @@ class GRUCell(_CellBase):
     n_gates = 3
 
     def __init__(self, input_size, hidden_size, bias=True, variant="pytorch", dtype=None):
-        if variant not in ("pytorch", "cho"):
-            raise ValueError(f"GRUCell: variant must be 'pytorch' or 'cho', got {variant!r}")
+        checks.choice("GRUCell", "variant", variant, ("pytorch", "cho"))
         super().__init__(input_size, hidden_size, bias, dtype)
         self.variant = variant
 

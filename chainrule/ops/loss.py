@@ -4,6 +4,7 @@
 """
 import numpy as np
 
+from .. import checks
 from ..autograd import Function
 from ..backend import array_namespace
 
@@ -11,16 +12,31 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction, name):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if reduction.__class__ is not str or reduction not in _REDUCTIONS:
+        checks.fail(name, "reduction", "one of 'mean', 'sum', 'none'", reduction)
+
+
+def check_loss_options(name, reduction="mean", label_smoothing=0.0, margin=1.0, half=False):
+    """The one check of the loss options, shared by the loss modules (at construction) and the
+    functional forms (each call: a few scalar tests, nothing per element). Returns the options
+    as plain Python values."""
+    check_reduction(reduction, name)
+    if label_smoothing.__class__ is not float or not 0.0 <= label_smoothing <= 1.0:
+        label_smoothing = checks.real(name, "label_smoothing", label_smoothing, 0, 1)
+    if margin.__class__ is not float or margin != margin or margin in (float("inf"), float("-inf")):
+        margin = checks.real(name, "margin", margin)
+    if half.__class__ is not bool:
+        half = checks.flag(name, "half", half)
+    return reduction, label_smoothing, margin, half
 
 
 def _reduce(per_elem, reduction):
     # ufunc reductions directly: ndarray.mean/sum go through Python wrappers (several calls each,
     # slow with a training step's cold caches); the results are the same
-    if reduction == "mean":
+    if reduction == "mean":                      # of nothing: nan as PyTorch (0 / nan, no warning)
         xp = array_namespace(per_elem)
-        return xp.asarray(xp.add.reduce(per_elem, axis=None) / per_elem.size, dtype=per_elem.dtype)
+        return xp.asarray(xp.add.reduce(per_elem, axis=None) / (per_elem.size or xp.nan),
+                          dtype=per_elem.dtype)
     if reduction == "sum":
         xp = array_namespace(per_elem)
         return xp.asarray(xp.add.reduce(per_elem, axis=None), dtype=per_elem.dtype)
@@ -31,7 +47,7 @@ def _scale(g, reduction, n, shape):
     """Upstream gradient of the reduced loss, spread back to per-element shape."""
     if reduction == "none":
         return g
-    return array_namespace(g).broadcast_to(g / n if reduction == "mean" else g, shape)
+    return array_namespace(g).broadcast_to(g / (n or 1) if reduction == "mean" else g, shape)
 
 
 def _check_same_shape(a, b, name):
@@ -41,6 +57,7 @@ def _check_same_shape(a, b, name):
 
 
 class L1Loss(Function):
+    saves = ()
     def forward(self, x, y, reduction="mean"):
         _check_same_shape(x, y, "l1_loss")
         self.d = d = x - y
@@ -56,6 +73,7 @@ class L1Loss(Function):
 
 class MSELoss(Function):
     """(x - y)^2, or the course's 1/2 (x - y)^2 with ``half=True`` (its gradient is x - y)."""
+    saves = ()
 
     def forward(self, x, y, reduction="mean", half=False):
         _check_same_shape(x, y, "mse_loss")
@@ -73,6 +91,7 @@ class MSELoss(Function):
 
 class HingeLoss(Function):
     """max(0, 1 - y * x) for labels y in {-1, +1} and real scores x."""
+    saves = (1,)
 
     def forward(self, x, y, reduction="mean"):
         _check_same_shape(x, y, "hinge_loss")
@@ -120,6 +139,7 @@ class CrossEntropy(Function):
 
     x: (N, C) logits (or (N, C, d1, ...)), y: (N,) integer labels (or (N, d1, ...)).
     """
+    saves = (1,)      # the targets
 
     def forward(self, x, y, reduction="mean", label_smoothing=0.0):
         xp = array_namespace(x)
@@ -156,7 +176,7 @@ class CrossEntropy(Function):
         if self.reduction == "none":
             grad *= g.reshape(-1, 1)
         else:
-            grad *= g / n if self.reduction == "mean" else g
+            grad *= g / (n or 1) if self.reduction == "mean" else g   # (n = 0: grad is empty)
         if self.moved_shape is not None:
             grad = xp.moveaxis(grad.reshape(self.moved_shape), -1, 1)
         return grad, None
@@ -164,6 +184,7 @@ class CrossEntropy(Function):
 
 class NLLLoss(Function):
     """-x[y] for log-probabilities x (N, C): pair with log_softmax."""
+    saves = (1,)
 
     def forward(self, x, y, reduction="mean"):
         if x.ndim != 2:
@@ -177,7 +198,7 @@ class NLLLoss(Function):
         n = self.shape[0]
         xp = array_namespace(g)
         grad = xp.zeros(self.shape, self.dtype)
-        gs = g if self.reduction == "none" else (g / n if self.reduction == "mean" else g)
+        gs = g if self.reduction == "none" else (g / (n or 1) if self.reduction == "mean" else g)
         grad[xp.arange(n), self.y] = -gs
         return grad, None
 
@@ -185,6 +206,7 @@ class NLLLoss(Function):
 class BCEWithLogits(Function):
     """Binary cross-entropy on logits x with targets y in [0, 1], stable for large |x|:
     max(x, 0) - x y + log(1 + e^-|x|)."""
+    saves = ("inputs",)
 
     def forward(self, x, y, reduction="mean"):
         _check_same_shape(x, y, "binary_cross_entropy_with_logits")
@@ -207,6 +229,7 @@ class MultiClassHinge(Function):
 
     (PyTorch's multi_margin_loss is this divided by the number of classes C.)
     """
+    saves = (1,)
 
     def forward(self, x, y, margin=1.0, reduction="mean"):
         if x.ndim != 2:
@@ -229,13 +252,14 @@ class MultiClassHinge(Function):
         if self.reduction == "none":
             grad *= g.reshape(-1, 1)
         else:
-            grad *= g / n if self.reduction == "mean" else g
+            grad *= g / (n or 1) if self.reduction == "mean" else g   # (n = 0: grad is empty)
         return grad, None
 
 
 class ZeroOneLoss(Function):
     """1[prediction != label]: a metric, not a training loss (its gradient is zero almost
     everywhere); backward through it raises."""
+    saves = ()
 
     def forward(self, x, y, reduction="mean"):
         xp = array_namespace(x)

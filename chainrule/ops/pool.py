@@ -13,17 +13,14 @@ in ``chainrule/fast/pool.py``.) Output sizes follow PyTorch:
 """
 import numpy as np        # index arithmetic and dtype constants; array math uses the data's xp
 
-from .. import backend
+from .. import backend, checks
 from ..autograd import Function
 
 
 # -- geometry -----------------------------------------------------------------------------------------
 def _ints(v, n, what, name):
-    if isinstance(v, (tuple, list)):
-        if len(v) != n:
-            raise ValueError(f"{name}: {what} must be an int or a tuple of {n} ints, got {v!r}")
-        return tuple(int(a) for a in v)
-    return (int(v),) * n
+    # the type check only (2.5 and True are refused, not truncated); pool_params checks the ranges
+    return checks.int_tuple(name, what, v, n, low=None)
 
 
 def pool_params(name, kernel_size, stride=None, padding=0, dilation=1, n=2):
@@ -158,6 +155,7 @@ def _spread(parts, s, d, out, axis):
 class _MaxPool(Function):
     """Max pooling; the gradient goes to the element that held the maximum (the first one in window
     order, row by row, on ties, as in PyTorch)."""
+    saves = ()
 
     nd = 2
     fn = "max_pool2d"
@@ -268,6 +266,7 @@ def _avg_counts(n, o, k, s, p):
 class _AvgPool(Function):
     """Average pooling; each input element receives the gradient of every window it falls into,
     divided by that window's divisor."""
+    saves = ()
 
     nd = 2
     fn = "avg_pool2d"
@@ -377,6 +376,7 @@ class AdaptiveAvgPool2d(Function):
     """(N, C, H, W) -> (N, C, H_out, W_out): windows of varying size that cover the input, output i
     averaging rows [floor(i H / H_out), ceil((i + 1) H / H_out)). Written as two small matrix
     products (rows, then columns) with averaging matrices: no loop over output positions."""
+    saves = ()
 
     def forward(self, x, output_size, name=None):
         label = name or f"adaptive_avg_pool2d(output_size={output_size!r})"
@@ -412,6 +412,7 @@ class AdaptiveAvgPool2d(Function):
 
 class GlobalAvgPool2d(Function):
     """(N, C, H, W) -> (N, C): the mean of each feature map."""
+    saves = ()
 
     def forward(self, x, name=None):
         if x.ndim != 4:
