@@ -228,12 +228,12 @@ def min(x, axis=None, keepdims=False):
 def argmax(x, axis=None, keepdims=False):
     """Indices of the largest values along ``axis`` (no gradient); ``x`` may be an array."""
     a = _raw(x)
-    return _make(array_namespace(a).argmax(a, axis=axis, keepdims=keepdims), False, None, 0)
+    return _make(_basic.arg_reduce(a, "argmax", axis, keepdims), False, None, 0)
 
 
 def argmin(x, axis=None, keepdims=False):
     a = _raw(x)
-    return _make(array_namespace(a).argmin(a, axis=axis, keepdims=keepdims), False, None, 0)
+    return _make(_basic.arg_reduce(a, "argmin", axis, keepdims), False, None, 0)
 
 
 def norm(x):

@@ -4,6 +4,7 @@ from ..backend import array_namespace
 
 
 class Sigmoid(Function):
+    saves = ("output",)
     def forward(self, a):
         # 1 / (1 + e^-a) overflows e^-a for a << 0; the tanh form is exact and never overflows
         self.y = y = 0.5 * array_namespace(a).tanh(0.5 * a) + 0.5
@@ -15,6 +16,7 @@ class Sigmoid(Function):
 
 
 class Tanh(Function):
+    saves = ("output",)
     def forward(self, a):
         self.y = y = array_namespace(a).tanh(a)
         return y
@@ -25,6 +27,7 @@ class Tanh(Function):
 
 
 class ReLU(Function):
+    saves = ("output",)
     def forward(self, a):
         self.y = y = array_namespace(a).maximum(a, 0)
         return y
@@ -34,6 +37,7 @@ class ReLU(Function):
 
 
 class LeakyReLU(Function):
+    saves = ()
     def forward(self, a, negative_slope=0.01):
         self.pos = pos = a > 0
         self.slope = negative_slope
@@ -43,11 +47,28 @@ class LeakyReLU(Function):
         return array_namespace(g).where(self.pos, g, g * self.slope)
 
 
+def _row_max(a, axis):
+    """``a.max(axis, keepdims=True)``, the shift of (log) softmax; None for an empty ``a``, whose
+    (log) softmax is empty, as in PyTorch, even over an axis of size 0 (caught, not checked
+    first: a try costs nothing)."""
+    try:
+        return a.max(axis=axis, keepdims=True)
+    except ValueError:
+        if a.size:                               # not an empty axis: the library's own error
+            raise
+        return None
+
+
 class Softmax(Function):
+    saves = ("output",)
     def forward(self, a, axis=-1):
-        e = array_namespace(a).exp(a - a.max(axis=axis, keepdims=True))   # shift: exp never overflows
-        self.y = y = e / e.sum(axis=axis, keepdims=True)
         self.axis = axis
+        m = _row_max(a, axis)
+        if m is None:
+            self.y = y = a.copy()
+            return y
+        e = array_namespace(a).exp(a - m)        # the shift: exp never overflows
+        self.y = y = e / e.sum(axis=axis, keepdims=True)
         return y
 
     def backward(self, g):                       # dL/da = y * (g - sum(g * y))
@@ -56,11 +77,17 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    saves = ("output",)
     def forward(self, a, axis=-1):
         xp = array_namespace(a)
-        shifted = a - a.max(axis=axis, keepdims=True)
+        self.axis = axis
+        m = _row_max(a, axis)
+        if m is None:
+            self.y = y = a.copy()
+            return y
+        shifted = a - m
         y = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-        self.y, self.axis = y, axis
+        self.y = y
         return y
 
     def backward(self, g):                       # dL/da = g - softmax * sum(g)

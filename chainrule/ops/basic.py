@@ -26,6 +26,28 @@ def _namespace(a, b):
     return xp if hasattr(a, "shape") else array_namespace(b)
 
 
+# Shape errors are found by catching the array library's own error and explaining it: a try costs
+# nothing when no error is raised, where checking shapes first would cost every call.
+def _shapes_error(op, error, *operands):
+    """The error for operands of ``op`` whose shapes do not broadcast, naming the op, the shapes
+    and the first clashing axis (counted from the right, as broadcasting aligns them); the
+    library's own ``error`` when the shapes do broadcast (it then had another cause)."""
+    shapes = [tuple(_shape(x)) for x in operands]
+    try:
+        np.broadcast_shapes(*shapes)
+        return error
+    except ValueError:
+        pass
+    for k in range(1, max(len(s) for s in shapes) + 1):
+        sizes = {s[-k] for s in shapes if len(s) >= k} - {1}
+        if len(sizes) > 1:
+            break
+    listed = ", ".join(map(str, shapes[:-1])) + " and " + str(shapes[-1])
+    return ValueError(f"{type(op).__name__}: shapes {listed} do not broadcast (axis -{k} has "
+                      f"sizes {', '.join(str(s[-k]) if len(s) >= k else '-' for s in shapes)}; "
+                      f"aligned from the right, each size must match the others or be 1)")
+
+
 def unbroadcast(grad, shape):
     """Sum ``grad`` over the axes that broadcasting added or stretched, back to ``shape``."""
     if grad.shape == shape:
@@ -40,9 +62,13 @@ def unbroadcast(grad, shape):
 
 
 class Add(Function):
+    saves = ()
     def forward(self, a, b):
         self.sa, self.sb = _shape(a), _shape(b)
-        return a + b
+        try:
+            return a + b
+        except ValueError as e:
+            raise _shapes_error(self, e, a, b) from None
 
     def backward(self, g):                       # d(a+b)/da = d(a+b)/db = 1
         na, nb = self.needs_input_grad
@@ -51,9 +77,13 @@ class Add(Function):
 
 
 class Sub(Function):
+    saves = ()
     def forward(self, a, b):
         self.sa, self.sb = _shape(a), _shape(b)
-        return a - b
+        try:
+            return a - b
+        except ValueError as e:
+            raise _shapes_error(self, e, a, b) from None
 
     def backward(self, g):                       # d(a-b)/da = 1, d(a-b)/db = -1
         na, nb = self.needs_input_grad
@@ -62,9 +92,13 @@ class Sub(Function):
 
 
 class Mul(Function):
+    saves = ("inputs",)
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a * b
+        try:
+            return a * b
+        except ValueError as e:
+            raise _shapes_error(self, e, a, b) from None
 
     def backward(self, g):                       # d(ab)/da = b, d(ab)/db = a
         na, nb = self.needs_input_grad
@@ -74,9 +108,13 @@ class Mul(Function):
 
 
 class Div(Function):
+    saves = ("inputs",)
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a / b
+        try:
+            return a / b
+        except ValueError as e:
+            raise _shapes_error(self, e, a, b) from None
 
     def backward(self, g):                       # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
         na, nb = self.needs_input_grad
@@ -87,6 +125,7 @@ class Div(Function):
 
 
 class Neg(Function):
+    saves = ()
     def forward(self, a):
         return -a
 
@@ -95,9 +134,13 @@ class Neg(Function):
 
 
 class Pow(Function):
+    saves = ("inputs", "output")
     def forward(self, a, p):
         self.a, self.p = a, p
-        self.y = y = a ** p
+        try:
+            self.y = y = a ** p
+        except ValueError as e:
+            raise _shapes_error(self, e, a, p) from None
         return y
 
     def backward(self, g):
@@ -118,17 +161,14 @@ class Pow(Function):
 
 class MatMul(Function):
     """``a @ b`` with NumPy's rules: 1-D operands, batched stacks with broadcasting."""
+    saves = ("inputs",)
 
     def forward(self, a, b):
-        ka = a.shape[-1] if a.ndim else None
-        kb = (b.shape[-2] if b.ndim > 1 else b.shape[0]) if b.ndim else None
-        if a.ndim == 0 or b.ndim == 0 or ka != kb:
-            raise ValueError(
-                f"matmul: shapes {a.shape} and {b.shape} do not match: the last axis of the first "
-                f"({ka}) must equal the {'second-to-last' if b.ndim > 1 else 'only'} axis of the "
-                f"second ({kb})")
         self.a, self.b = a, b
-        return a @ b
+        try:
+            return a @ b
+        except ValueError as e:
+            raise _matmul_error(self, e, a, b) from None
 
     def backward(self, g):
         na, nb = self.needs_input_grad
@@ -148,11 +188,33 @@ class MatMul(Function):
         return ga, gb
 
 
+def _matmul_error(op, error, a, b):
+    """Why ``a @ b`` failed, in the op's name: a 0-d operand, different inner sizes, or batch
+    shapes that do not broadcast; the library's own ``error`` for any other cause."""
+    sa, sb = _shape(a), _shape(b)
+    head = f"{type(op).__name__}: {sa} @ {sb}"
+    if not sa or not sb:
+        return ValueError(f"{head}: both arguments to matmul need at least one axis (multiply by "
+                          f"a 0-d tensor with *)")
+    ka, kb = sa[-1], sb[-2] if len(sb) > 1 else sb[0]
+    if ka != kb:
+        return ValueError(f"{head}: inner sizes {ka} and {kb} differ (the last axis of the first "
+                          f"must equal the {'second-to-last' if len(sb) > 1 else 'only'} axis of "
+                          f"the second)")
+    ba, bb = sa[:-2], sb[:-2]
+    try:
+        np.broadcast_shapes(ba, bb)
+    except ValueError:
+        return ValueError(f"{head}: batch shapes {ba} and {bb} do not broadcast")
+    return error
+
+
 class Linear(Function):
     """y = x W^T + b, fused: one matrix product forward, two backward (the input's when needed).
 
     x: (..., in), W: (out, in), b: (out,) or None -> y: (..., out)
     """
+    saves = (0, 1)          # not the bias
 
     def forward(self, x, w, b=None):
         self.x, self.w = x, w
@@ -198,6 +260,7 @@ def _expand_to(g, shape, axis, keepdims):
 
 
 class Sum(Function):
+    saves = ()
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
         return array_namespace(a).asarray(a.sum(axis=axis, keepdims=keepdims))
@@ -208,10 +271,15 @@ class Sum(Function):
 
 
 class Mean(Function):
+    saves = ()
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
-        y = array_namespace(a).asarray(a.mean(axis=axis, keepdims=keepdims))
-        self.count = a.size // y.size if y.size else 1
+        xp = array_namespace(a)
+        if a.size:
+            y = xp.asarray(a.mean(axis=axis, keepdims=keepdims))
+        else:                                    # nan, as PyTorch, without NumPy's warnings
+            y = xp.asarray(a.sum(axis=axis, keepdims=keepdims) * xp.nan, dtype=a.dtype)
+        self.count = a.size // y.size if a.size else 1
         return y
 
     def backward(self, g):                       # d(mean)/da_i = 1/n
@@ -219,16 +287,48 @@ class Mean(Function):
         return array_namespace(g).broadcast_to(g, self.shape)
 
 
+def _empty_reduce_error(name, what, error, a, axis):
+    """The error of the reduction ``name`` without identity (max, argmax: ``what`` is "maximum")
+    over an axis of size 0; the library's own ``error`` when no reduced axis is empty."""
+    if a.size:
+        return error
+    if axis is None:
+        return ValueError(f"{name}: empty tensor of shape {a.shape} has no {what}; "
+                          f"give an axis of non-zero size to reduce over")
+    try:
+        empty = [k for k in _norm_axis(axis, a.ndim) if a.shape[k] == 0]
+    except (TypeError, IndexError, ZeroDivisionError):
+        return error
+    if not empty:
+        return error
+    return ValueError(f"{name}: cannot reduce over axis {empty[0]} of size 0 (empty tensor of "
+                      f"shape {a.shape}; there is no {what} of nothing)")
+
+
+def arg_reduce(a, which, axis=None, keepdims=False):
+    """``xp.argmax`` / ``xp.argmin`` (``which``) of the array ``a``, raising in the op's name
+    (not the library's "empty sequence") over an axis of size 0, as PyTorch does."""
+    xp = array_namespace(a)
+    try:
+        return getattr(xp, which)(a, axis=axis, keepdims=keepdims)
+    except ValueError as e:
+        name, what = ("ArgMin", "minimum") if which == "argmin" else ("ArgMax", "maximum")
+        raise _empty_reduce_error(name, what, e, a, axis) from None
+
+
 class Max(Function):
     """Largest value along ``axis``; ties share the gradient equally (like ``torch.amax``)."""
+    saves = ("inputs", "output")
 
     reduce = "max"                               # the array module's function of that name
 
     def forward(self, a, axis=None, keepdims=False):
-        if a.size == 0:
-            raise ValueError(f"{type(self).__name__.lower()}: empty tensor of shape {a.shape}")
         xp = array_namespace(a)
-        y = xp.asarray(getattr(xp, self.reduce)(a, axis=axis, keepdims=keepdims))
+        try:
+            y = xp.asarray(getattr(xp, self.reduce)(a, axis=axis, keepdims=keepdims))
+        except ValueError as e:                  # as PyTorch: an empty axis has no maximum
+            raise _empty_reduce_error(type(self).__name__, self.reduce + "imum", e, a,
+                                      axis) from None
         self.a, self.y, self.axis, self.keepdims = a, y, axis, keepdims
         return y
 
@@ -246,6 +346,7 @@ class Min(Max):
 
 
 class Exp(Function):
+    saves = ("output",)
     def forward(self, a):
         self.y = y = array_namespace(a).exp(a)
         return y
@@ -255,6 +356,7 @@ class Exp(Function):
 
 
 class Log(Function):
+    saves = ("inputs",)
     def forward(self, a):
         self.a = a
         return array_namespace(a).log(a)
@@ -264,6 +366,7 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    saves = ("output",)
     def forward(self, a):
         self.y = y = array_namespace(a).sqrt(a)
         return y
@@ -273,6 +376,7 @@ class Sqrt(Function):
 
 
 class Abs(Function):
+    saves = ("inputs",)
     def forward(self, a):
         self.a = a
         return array_namespace(a).abs(a)
@@ -282,6 +386,7 @@ class Abs(Function):
 
 
 class Clip(Function):
+    saves = ("inputs",)
     def forward(self, a, lo=None, hi=None):
         self.a, self.lo, self.hi = a, lo, hi
         if lo is None and hi is None:
@@ -299,6 +404,8 @@ class Clip(Function):
 
 
 class Cast(Function):
+    saves = ()
+    is_view = True
     def forward(self, a, dtype, copy=False):
         self.dtype = a.dtype
         return a.astype(dtype, copy=copy)
@@ -308,24 +415,36 @@ class Cast(Function):
 
 
 class Reshape(Function):
+    saves = ()
+    is_view = True
     def forward(self, a, shape):
         self.shape = a.shape
         try:
             return a.reshape(shape)
-        except ValueError:
-            raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} "
-                             f"({a.size} elements) into {tuple(shape)}") from None
+        except (ValueError, TypeError):
+            shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+            why = ("only one size may be -1" if shape.count(-1) > 1 else
+                   "-1 is ambiguous for a tensor of 0 elements" if -1 in shape and not a.size else
+                   "sizes must be non-negative integers, or one -1" if any(
+                       not isinstance(n, (int, np.integer)) or n < -1 for n in shape) else
+                   "the number of elements differs")
+            raise ValueError(f"{type(self).__name__}: cannot reshape a tensor of shape {a.shape} "
+                             f"({a.size} elements) into {shape}: {why}") from None
 
     def backward(self, g):
         return g.reshape(self.shape)
 
 
 class Transpose(Function):
+    saves = ()
+    is_view = True
     def forward(self, a, axes):
-        if sorted(axes) != list(range(a.ndim)):
-            raise ValueError(f"permute: {axes} is not a permutation of the {a.ndim} axes of {a.shape}")
         self.axes = axes
-        return a.transpose(axes)
+        try:
+            return a.transpose(axes)
+        except (ValueError, TypeError):
+            raise ValueError(f"{type(self).__name__}: {tuple(axes)} is not a permutation of the "
+                             f"{a.ndim} axes of {a.shape}") from None
 
     def backward(self, g):                       # the inverse permutation (argsort of axes)
         return g.transpose(sorted(range(len(self.axes)), key=self.axes.__getitem__))
@@ -339,6 +458,8 @@ def _is_basic_index(index):
 class GetItem(Function):
     """``a[index]``: basic slices give views; the gradient is scattered back into a zero array
     (with ``xp.add.at`` for advanced indices, where an element may be picked twice)."""
+    saves = ()
+    is_view = True
 
     def forward(self, a, index):
         self.shape, self.dtype, self.index = a.shape, a.dtype, index
@@ -357,12 +478,39 @@ class GetItem(Function):
         return out
 
 
+def _join_error(op, error, arrays, axis, new_axis):
+    """Why joining ``arrays`` along ``axis`` failed (cat: every axis but ``axis`` must match;
+    stack: all shapes must match), in the op's name; the library's own ``error`` otherwise."""
+    name = type(op).__name__
+    if not arrays:
+        return ValueError(f"{name}: expected a non-empty list of tensors")
+    shapes = [tuple(_shape(a)) for a in arrays]
+    ndim = len(shapes[0]) + new_axis
+    if not -ndim <= axis < ndim:
+        return IndexError(f"{name}: axis {axis} is out of range for {ndim}-d "
+                          f"{'results' if new_axis else 'tensors'} (shapes {shapes})")
+    if new_axis:
+        if len(set(shapes)) > 1:
+            return ValueError(f"{name}: all tensors must have the same shape, got {shapes}")
+        return error
+    if len({len(s) for s in shapes}) > 1:
+        return ValueError(f"{name}: tensors must have the same number of axes, got shapes {shapes}")
+    a = axis % ndim
+    for s in shapes[1:]:
+        for k in range(ndim):
+            if k != a and s[k] != shapes[0][k]:
+                return ValueError(f"{name}: shapes {shapes} must match except along axis {axis}, "
+                                  f"but axis {k} has sizes {shapes[0][k]} and {s[k]}")
+    return error
+
+
 class Concat(Function):
+    saves = ()
     def forward(self, *arrays, axis=0):
         try:
             y = array_namespace(arrays[0]).concatenate(arrays, axis=axis)
-        except ValueError as e:
-            raise ValueError(f"cat: shapes {[a.shape for a in arrays]} along axis {axis}: {e}") from None
+        except (ValueError, IndexError) as e:
+            raise _join_error(self, e, arrays, axis, new_axis=False) from None
         self.axis = axis
         self.bounds = list(accumulate(a.shape[axis] for a in arrays))[:-1]
         return y
@@ -373,12 +521,13 @@ class Concat(Function):
 
 
 class Stack(Function):
+    saves = ()
     def forward(self, *arrays, axis=0):
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise ValueError(f"stack: all tensors must have the same shape, got {[a.shape for a in arrays]}")
         self.axis = axis
-        return array_namespace(arrays[0]).stack(arrays, axis=axis)
+        try:
+            return array_namespace(arrays[0]).stack(arrays, axis=axis)
+        except (ValueError, IndexError) as e:
+            raise _join_error(self, e, arrays, axis, new_axis=True) from None
 
     def backward(self, g):
         xp = array_namespace(g)
@@ -388,6 +537,8 @@ class Stack(Function):
 
 class Split(Function):
     """Several outputs: consecutive pieces of ``sizes`` along ``axis``."""
+    saves = ()
+    is_view = True
 
     def forward(self, a, sizes, axis=0):
         self.axis = axis
@@ -398,9 +549,13 @@ class Split(Function):
 
 
 class Where(Function):
+    saves = ()
     def forward(self, cond, a, b):
         self.cond, self.sa, self.sb = cond, _shape(a), _shape(b)
-        return array_namespace(cond).where(cond, a, b)
+        try:
+            return array_namespace(cond).where(cond, a, b)
+        except ValueError as e:
+            raise _shapes_error(self, e, cond, a, b) from None
 
     def backward(self, g):
         _, na, nb = self.needs_input_grad
@@ -411,9 +566,13 @@ class Where(Function):
 
 
 class Maximum(Function):
+    saves = ("inputs",)
     def forward(self, a, b):
         self.a, self.b = a, b
-        return _namespace(a, b).maximum(a, b)
+        try:
+            return _namespace(a, b).maximum(a, b)
+        except ValueError as e:
+            raise _shapes_error(self, e, a, b) from None
 
     def backward(self, g):                       # ties split the gradient, like PyTorch
         na, nb = self.needs_input_grad
@@ -424,9 +583,13 @@ class Maximum(Function):
 
 
 class Minimum(Function):
+    saves = ("inputs",)
     def forward(self, a, b):
         self.a, self.b = a, b
-        return _namespace(a, b).minimum(a, b)
+        try:
+            return _namespace(a, b).minimum(a, b)
+        except ValueError as e:
+            raise _shapes_error(self, e, a, b) from None
 
     def backward(self, g):                       # ties split the gradient, like PyTorch
         na, nb = self.needs_input_grad
