@@ -4,6 +4,7 @@
 """
 import numpy as np
 
+from .. import checks
 from ..autograd import Function
 from ..backend import array_namespace
 
@@ -11,8 +12,22 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction, name):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{name}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if reduction.__class__ is not str or reduction not in _REDUCTIONS:
+        checks.fail(name, "reduction", "one of 'mean', 'sum', 'none'", reduction)
+
+
+def check_loss_options(name, reduction="mean", label_smoothing=0.0, margin=1.0, half=False):
+    """The one check of the loss options, shared by the loss modules (at construction) and the
+    functional forms (each call: a few scalar tests, nothing per element). Returns the options
+    as plain Python values."""
+    check_reduction(reduction, name)
+    if label_smoothing.__class__ is not float or not 0.0 <= label_smoothing <= 1.0:
+        label_smoothing = checks.real(name, "label_smoothing", label_smoothing, 0, 1)
+    if margin.__class__ is not float or margin != margin or margin in (float("inf"), float("-inf")):
+        margin = checks.real(name, "margin", margin)
+    if half.__class__ is not bool:
+        half = checks.flag(name, "half", half)
+    return reduction, label_smoothing, margin, half
 
 
 def _reduce(per_elem, reduction):
@@ -42,6 +57,7 @@ def _check_same_shape(a, b, name):
 
 
 class L1Loss(Function):
+    saves = ()
     def forward(self, x, y, reduction="mean"):
         _check_same_shape(x, y, "l1_loss")
         self.d = d = x - y
@@ -57,6 +73,7 @@ class L1Loss(Function):
 
 class MSELoss(Function):
     """(x - y)^2, or the course's 1/2 (x - y)^2 with ``half=True`` (its gradient is x - y)."""
+    saves = ()
 
     def forward(self, x, y, reduction="mean", half=False):
         _check_same_shape(x, y, "mse_loss")
@@ -74,6 +91,7 @@ class MSELoss(Function):
 
 class HingeLoss(Function):
     """max(0, 1 - y * x) for labels y in {-1, +1} and real scores x."""
+    saves = (1,)
 
     def forward(self, x, y, reduction="mean"):
         _check_same_shape(x, y, "hinge_loss")
@@ -121,6 +139,7 @@ class CrossEntropy(Function):
 
     x: (N, C) logits (or (N, C, d1, ...)), y: (N,) integer labels (or (N, d1, ...)).
     """
+    saves = (1,)      # the targets
 
     def forward(self, x, y, reduction="mean", label_smoothing=0.0):
         xp = array_namespace(x)
@@ -165,6 +184,7 @@ class CrossEntropy(Function):
 
 class NLLLoss(Function):
     """-x[y] for log-probabilities x (N, C): pair with log_softmax."""
+    saves = (1,)
 
     def forward(self, x, y, reduction="mean"):
         if x.ndim != 2:
@@ -186,6 +206,7 @@ class NLLLoss(Function):
 class BCEWithLogits(Function):
     """Binary cross-entropy on logits x with targets y in [0, 1], stable for large |x|:
     max(x, 0) - x y + log(1 + e^-|x|)."""
+    saves = ("inputs",)
 
     def forward(self, x, y, reduction="mean"):
         _check_same_shape(x, y, "binary_cross_entropy_with_logits")
@@ -208,6 +229,7 @@ class MultiClassHinge(Function):
 
     (PyTorch's multi_margin_loss is this divided by the number of classes C.)
     """
+    saves = (1,)
 
     def forward(self, x, y, margin=1.0, reduction="mean"):
         if x.ndim != 2:
@@ -237,6 +259,7 @@ class MultiClassHinge(Function):
 class ZeroOneLoss(Function):
     """1[prediction != label]: a metric, not a training loss (its gradient is zero almost
     everywhere); backward through it raises."""
+    saves = ()
 
     def forward(self, x, y, reduction="mean"):
         xp = array_namespace(x)
