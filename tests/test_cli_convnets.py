@@ -150,7 +150,7 @@ def test_lenet_on_digits_save_then_evaluate_predict_and_summary(tmp_path, capsys
     np.savetxt(bad, d.data[:2, :60], delimiter=",", header=",".join(f"p{i}" for i in range(60)),
                comments="")
     code, out, err = run(["predict", str(path), "--input", str(bad)], capsys)
-    assert code == 2 and "60 values per example" in err and "1x8x8" in err
+    assert code == 2 and "bad.csv has 60 feature columns" in err and "1x8x8" in err
 
 
 def test_summary_without_a_checkpoint_shows_the_convnet_train_would_build(capsys):

@@ -65,6 +65,18 @@ def _loader(data, batch_size, shuffle, seed, where, dtype=None):
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
+def _check_not_empty(where, loader):
+    """Raise ValueError when ``loader`` (a DataLoader) yields no batch: an empty dataset, or one
+    smaller than a batch with drop_last."""
+    if not isinstance(loader, DataLoader) or len(loader):
+        return
+    n = len(loader.dataset)
+    why = "is empty" if n == 0 else (f"has {n} examples, fewer than one batch of "
+                                     f"{loader.batch_size}, and drop_last skips it")
+    raise ValueError(f"{where}: the data {why}; nothing to train on" if where == "fit" else
+                     f"{where}: the data {why}")
+
+
 def _n_correct(out, y):
     """(correct predictions, predictions) for class labels, or None for other targets.
 
@@ -242,6 +254,8 @@ class Trainer:
         loader = _loader(train_data, batch_size, shuffle, seed, "fit", dtype)
         val_loader = _loader(val_data, max(batch_size, EVAL_BATCH_SIZE), False, None,
                              "fit(val_data)", dtype)
+        for what, ld in (("fit", loader), ("fit(val_data)", val_loader)):
+            _check_not_empty(what, ld)      # an epoch of nothing would "train" without an error
         if state is not None:
             try:
                 start = restore_training_state(
@@ -308,6 +322,7 @@ class Trainer:
         """One pass over ``batches``; returns the epoch's means (loss and metrics)."""
         means, state = _Means(), None
         n = self.steps_per_epoch
+        step = -1
         for step, batch in enumerate(batches):
             lv, size, metrics, state = self.train_step(batch, detach_state(state))
             if not math.isfinite(lv):
@@ -324,6 +339,9 @@ class Trainer:
                     post = {"acc" if k == "accuracy" else k: f"{v:.4f}"
                             for k, v in means.result().items()}
                     bar.set_postfix(post, refresh=False)
+        if step < 0:
+            raise ValueError(f"fit: epoch {epoch + 1} had no batches: the training data gave "
+                             f"nothing to train on")
         return means.result()
 
     def _run_eval_fn(self, eval_fn, epoch):
@@ -354,6 +372,8 @@ class Trainer:
                     means.add(float(loss.data), size, metrics)
         finally:
             self.model.train(was_training)
+        if not means.seen:                  # a mean over nothing would read as a loss of 0
+            raise ValueError("evaluate: the data holds no examples")
         return means.result()
 
     def predict(self, X, batch_size=EVAL_BATCH_SIZE):
