@@ -19,6 +19,14 @@ from .backend import array_namespace
 
 _grad_enabled = True
 
+# In-place safety, as PyTorch's version counters. A tensor's counter is None until something
+# modifies it in place (or a view of it is taken); then a list [version, epochs] shared by the
+# tensor and its views, ``epochs`` being the values of ``_epoch`` at each bump. ``_epoch`` counts
+# every in-place bump in the process, so an op records one int at forward (``fn._epoch``) and
+# backward compares one int: only when some bump happened since forward are the saved tensors
+# looked at (see ``_check_saved``).
+_epoch = 0
+
 
 def is_grad_enabled():
     return _grad_enabled
@@ -78,6 +86,10 @@ class Function:
     """
 
     n_out = 1
+    saves = ("inputs",)      # what backward reads: "inputs" (all), input positions (ints) and/or
+                             # "output"; checked against in-place changes. Undeclared: all inputs
+    is_view = False          # True: the output may share memory with input 0 (and its version)
+    _epoch = None            # _epoch at forward, on ops that saved a tensor
     _grads = None            # output gradients gathered during backward
     retain_saved = True      # False while the last backward through this graph runs: backward may
                              # then drop saved arrays as soon as it is done with them
@@ -92,6 +104,11 @@ def _apply_for(cls):
     """``cls.apply``: a plain function with ``cls`` in its closure, not a classmethod. Stored as a
     class attribute of Tensor it becomes a method (``t + u`` calls ``Add.apply(t, u)``) with no
     wrapper frame in between; a bound classmethod cannot, since it would not receive ``self``."""
+
+    saves = cls.saves
+    inputs_saved = "inputs" in saves or any(type(s) is int for s in saves)
+    output_saved = "output" in saves
+    is_view = cls.is_view
 
     def apply(*args, **kwargs):
         fn = cls()
@@ -111,12 +128,34 @@ def _apply_for(cls):
             if record:
                 fn.inputs = tuple([a if n else None for a, n in zip(args, needs)])
                 fn._out_meta = [(o.shape, o.dtype) for o in out]
-                return tuple([_make(o, True, fn, i) for i, o in enumerate(out)])
-            return tuple([_make(o, False, None, 0) for o in out])
+                res = tuple([_make(o, True, fn, i) for i, o in enumerate(out)])
+            else:
+                res = tuple([_make(o, False, None, 0) for o in out])
+            if is_view:
+                for r in res:
+                    _share_version(r, args[0])
+            if record and (inputs_saved or output_saved):
+                fn._epoch = _epoch
+                if inputs_saved:
+                    fn._saved = args
+                if output_saved:
+                    fn._out_vc = [_fresh_version(r) for r in res]
+            return res
         if record:
             fn.inputs = tuple([a if n else None for a, n in zip(args, needs)])
-            return _make(out, True, fn, 0)
-        return _make(out, False, None, 0)
+            res = _make(out, True, fn, 0)
+            if inputs_saved:
+                fn._epoch = _epoch
+                fn._saved = args
+            if output_saved:
+                fn._epoch = _epoch
+                res._vc = c = [0, None]
+                fn._out_vc = ((c, out.shape),)
+        else:
+            res = _make(out, False, None, 0)
+        if is_view:
+            _share_version(res, args[0])
+        return res
 
     apply.__name__ = "apply"
     apply.__qualname__ = f"{cls.__qualname__}.apply"
@@ -126,6 +165,87 @@ def _apply_for(cls):
 
 
 Function.apply = _apply_for(Function)
+
+
+def _fresh_version(t):
+    t._vc = c = [0, None]
+    return c, t.data.shape
+
+
+def _share_version(view, base):
+    """Give an op's output the version counter of input ``base`` when its array shares memory."""
+    if type(base) in _TENSOR_TYPES:
+        d, b = view.data, base.data
+        if d is b or d.base is not None:
+            c = base._vc
+            if c is None:
+                c = base._vc = [0, None]
+            view._vc = c
+
+
+def _bump(t):
+    """Record an in-place change of ``t`` (and of the tensors sharing its memory)."""
+    global _epoch
+    _epoch += 1
+    c = t._vc
+    if c is None:
+        t._vc = [1, [_epoch]]
+        return
+    c[0] += 1
+    h = c[1]
+    if h is None:
+        c[1] = [_epoch]
+    else:
+        h.append(_epoch)
+        if len(h) > 1024:                # keep it bounded: a graph outlives 512 bumps of a tensor
+            del h[:512]                  # only in contrived code
+
+
+def _bump_all(tensors):
+    """``_bump`` for many tensors (an optimizer step), with one pass."""
+    global _epoch
+    for t in tensors:
+        _epoch += 1
+        c = t._vc
+        if c is None:
+            t._vc = [1, [_epoch]]
+            continue
+        c[0] += 1
+        h = c[1]
+        if h is None:
+            c[1] = [_epoch]
+        else:
+            h.append(_epoch)
+            if len(h) > 1024:
+                del h[:512]
+
+
+def _version_error(fn, shape, version, expected):
+    return RuntimeError(
+        f"one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [Tensor of shape {tuple(shape)}] was modified in place after it was used by "
+        f"{type(fn).__name__}; its version is {version}, expected {expected}")
+
+
+def _check_saved(fn, ep):
+    """Raise if a tensor that ``fn`` saved at forward (epoch ``ep``) was modified in place since."""
+    import bisect
+    saves = type(fn).saves
+    args = fn.__dict__.get("_saved")
+    if args is not None:
+        positions = range(len(args)) if "inputs" in saves else [s for s in saves if type(s) is int]
+        for i in positions:
+            a = args[i] if i < len(args) else None
+            if type(a) not in _TENSOR_TYPES:
+                continue
+            c = a._vc
+            if c is None or c[1] is None or c[1][-1] <= ep:
+                continue
+            h = c[1]
+            raise _version_error(fn, a.data.shape, c[0], c[0] - (len(h) - bisect.bisect_right(h, ep)))
+    for c, shape in fn.__dict__.get("_out_vc", ()):
+        if c[0]:
+            raise _version_error(fn, shape, c[0], 0)
 
 
 def _make(data, requires_grad, ctx, idx):
@@ -139,6 +259,7 @@ def _make(data, requires_grad, ctx, idx):
     t._ctx = ctx
     t._idx = idx
     t._retain = False
+    t._vc = None
     return t
 
 
@@ -179,7 +300,7 @@ class Tensor:
     ``x + y`` is ``ops.basic.Add.apply(x, y)``.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_idx", "_retain", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_idx", "_retain", "_vc", "__weakref__")
     # ndarray (op) Tensor must defer to Tensor's reflected operator instead of looping elementwise.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -194,6 +315,7 @@ class Tensor:
         self._ctx = None
         self._idx = 0
         self._retain = False
+        self._vc = None                  # version counter, see _bump
 
     # -- array-like facts ------------------------------------------------------------------------
     @property
@@ -207,6 +329,12 @@ class Tensor:
     @property
     def ndim(self):
         return self.data.ndim
+
+    @property
+    def _version(self):
+        """How many times this tensor (or a view sharing its memory) was modified in place."""
+        c = self._vc
+        return 0 if c is None else c[0]
 
     @property
     def is_leaf(self):
@@ -290,8 +418,14 @@ class Tensor:
 
     # -- autograd ----------------------------------------------------------------------------------
     def detach(self):
-        """The same data, cut from the graph (no gradient flows through the result)."""
-        return _make(self.data, False, None, 0)
+        """The same data, cut from the graph (no gradient flows through the result); it shares the
+        version counter, as in PyTorch, so modifying it in place is caught too."""
+        d = _make(self.data, False, None, 0)
+        c = self._vc
+        if c is None:
+            c = self._vc = [0, None]
+        d._vc = c
+        return d
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.data.dtype.kind not in "fc":
@@ -307,10 +441,6 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
         self._retain = True
-        return self
-
-    def zero_(self):
-        self.data[...] = 0
         return self
 
     def backward(self, gradient=None, retain_graph=False):
@@ -371,6 +501,9 @@ def _run_backward(root, root_grad, retain_graph):
             continue
         if not retain_graph:
             fn.retain_saved = False
+        ep = fn._epoch
+        if ep is not None and ep != _epoch:
+            _check_saved(fn, ep)
         if fn.n_out == 1:
             in_grads = fn.backward(grads[0])
         else:                                    # outputs that got no gradient get zeros

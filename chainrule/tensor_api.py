@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, _make, _raw, _raw_index
+from . import autograd as _autograd
+from .autograd import Tensor, _bump, _make, _raw, _raw_index
 from .backend import array_namespace
 from .ops import activation as _act
 from .ops import basic as _basic
@@ -325,6 +326,86 @@ def clone(x):
     return _basic.Cast.apply(x, dtype=x.data.dtype, copy=True)
 
 
+# -- in-place ops ----------------------------------------------------------------------------------
+# Each bumps the tensor's version (shared with its views), so that backward through an op that
+# saved the tensor raises instead of computing a gradient from the changed values. They are not
+# recorded in the graph: in grad mode they refuse tensors that take part in autograd (a leaf that
+# requires grad, as PyTorch does, and, unlike PyTorch, a non-leaf one too: use the out-of-place op).
+def _inplace(t, name, other=None):
+    if _autograd._grad_enabled and (t.requires_grad or getattr(other, "requires_grad", False)):
+        if t.requires_grad and t._ctx is None:
+            raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an "
+                               f"in-place operation (wrap it in chainrule.no_grad())")
+        raise RuntimeError(
+            f"{name}: in-place operations are not recorded by autograd; this tensor (or the "
+            f"argument) requires grad: use the out-of-place form, or chainrule.no_grad()")
+
+
+def _write(t, name, fn):
+    """Apply ``fn(array)`` (which writes into it), naming the op when the shapes do not fit."""
+    try:
+        fn(t.data)
+    except ValueError as e:
+        raise ValueError(f"{name}: cannot write a result into a tensor of shape {t.data.shape}: "
+                         f"{e}") from None
+    _bump(t)
+    return t
+
+
+def zero_(t):
+    _inplace(t, "zero_")
+    return _write(t, "zero_", lambda a: a.fill(0))
+
+
+def fill_(t, value):
+    _inplace(t, "fill_", value)
+    v = _raw(value)
+    return _write(t, "fill_", lambda a: a.__setitem__(Ellipsis, v))
+
+
+def copy_(t, src):
+    _inplace(t, "copy_", src)
+    v = _raw(src)
+    return _write(t, "copy_", lambda a: a.__setitem__(Ellipsis, v))
+
+
+def add_(t, other, alpha=1):
+    _inplace(t, "add_", other)
+    v = _raw(other)
+    return _write(t, "add_", lambda a: a.__iadd__(v if alpha == 1 else alpha * v))
+
+
+def sub_(t, other, alpha=1):
+    _inplace(t, "sub_", other)
+    v = _raw(other)
+    return _write(t, "sub_", lambda a: a.__isub__(v if alpha == 1 else alpha * v))
+
+
+def mul_(t, other):
+    _inplace(t, "mul_", other)
+    v = _raw(other)
+    return _write(t, "mul_", lambda a: a.__imul__(v))
+
+
+def div_(t, other):
+    _inplace(t, "div_", other)
+    v = _raw(other)
+    return _write(t, "div_", lambda a: a.__itruediv__(v))
+
+
+def clamp_(t, min=None, max=None):
+    _inplace(t, "clamp_")
+    if min is None and max is None:
+        raise ValueError("clamp_: at least one of min and max must be given")
+    return _write(t, "clamp_", lambda a: array_namespace(a).clip(a, _raw(min), _raw(max), out=a))
+
+
+def _setitem(t, index, value):
+    _inplace(t, "item assignment", value)
+    v, i = _raw(value), _raw_index(index)
+    return _write(t, "item assignment", lambda a: a.__setitem__(i, v))
+
+
 # -- reflected operators: the op with its arguments swapped --------------------------------------
 def _radd(x, other):
     return _basic.Add.apply(other, x)
@@ -364,7 +445,10 @@ TENSOR_METHODS = {
     "__pow__": _basic.Pow.apply, "__rpow__": _rpow,
     "__matmul__": _basic.MatMul.apply, "__rmatmul__": _rmatmul,
     "__neg__": _basic.Neg.apply, "__pos__": _pos, "__abs__": _basic.Abs.apply,
-    "__getitem__": _getitem,
+    "__getitem__": _getitem, "__setitem__": _setitem,
+    # in-place
+    "zero_": zero_, "fill_": fill_, "copy_": copy_, "add_": add_, "sub_": sub_, "mul_": mul_,
+    "div_": div_, "clamp_": clamp_, "clip_": clamp_,
     # elementwise math
     "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "pow": pow, "clip": clip, "clamp": clamp,
     "sigmoid": sigmoid, "tanh": tanh, "relu": relu, "softmax": softmax, "log_softmax": log_softmax,

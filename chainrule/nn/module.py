@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..autograd import Tensor
+from ..autograd import Tensor, _bump
 from .parameter import Parameter
 
 
@@ -255,6 +255,7 @@ class Module:
         for k, v in values.items():           # copy only after every check passed
             t = own[k]
             t.data[...] = v.astype(t.data.dtype, copy=False)
+            _bump(t)                          # a graph that saved it refuses to backward now
         return missing, unexpected
 
     # -- printing ----------------------------------------------------------------------------------

@@ -214,6 +214,7 @@ class Conv(Function):
     ``stride``/``dilation``: one int per spatial axis; ``padding``: one (before, after) pair per
     axis (see ``resolve_padding``). Arguments are checked by the callers (``check_conv_args``).
     """
+    saves = (0, 1)            # x (or its columns) and w; not the bias
 
     def forward(self, x, w, b=None, *, stride, padding, dilation, groups=1):
         xp = backend.array_namespace(x)
@@ -267,6 +268,7 @@ class ConvTranspose(Function):
     one int per axis; ``output_padding`` adds rows/columns at the end (bottom/right), as PyTorch.
     Forward is conv's input gradient: cols_n = W^T x_n, then col2im and a crop.
     """
+    saves = (0, 1)
 
     def forward(self, x, w, b=None, *, stride, padding, output_padding, dilation, groups=1):
         xp = backend.array_namespace(x)
@@ -333,6 +335,7 @@ class LocallyConnected(Function):
     whole layer is one stacked matrix product over positions P = OH*OW:
     y_p (O, N) = W_p (O, K) @ cols_p (K, N).
     """
+    saves = (0, 1)
 
     def forward(self, x, w, b=None, *, stride, padding):
         xp = backend.array_namespace(x)

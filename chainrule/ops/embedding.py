@@ -31,6 +31,7 @@ class EmbeddingLookup(Function):
 
     dL/dW[v] = sum of dL/dy over the positions where idx == v; the padding row gets none.
     """
+    saves = (1,)          # the indices
 
     def forward(self, weight, idx, padding_idx=None):
         self.idx, self.v, self.pad = idx, weight.shape[0], padding_idx

@@ -6,6 +6,7 @@ from ..backend import array_namespace
 class Dropout(Function):
     """Inverted dropout: zero each element with probability p and scale the survivors by 1/(1-p),
     so that nothing needs rescaling at test time. ``mask`` is drawn by the caller's generator."""
+    saves = ()
 
     def forward(self, a, mask, scale):
         self.m = m = mask * array_namespace(a).asarray(scale, dtype=a.dtype)
@@ -35,6 +36,7 @@ class BatchNorm(Function):
     unbiased variance, as PyTorch. Evaluation: normalise with the running statistics.
     ``weight``/``bias`` (C,) may be None (no affine transform).
     """
+    saves = (0, 1, 3)         # x (eval), weight (training), running mean (eval)
 
     def forward(self, x, weight, bias, running_mean=None, running_var=None, training=True,
                 momentum=0.1, eps=1e-5, name="batch_norm"):
@@ -132,6 +134,7 @@ class LocalResponseNorm(Function):
 
     on (N, C, *), with zeros beyond the first and last channel.
     """
+    saves = ("inputs", "output")
 
     def forward(self, x, size, alpha=1e-4, beta=0.75, k=1.0, name=None):
         if x.ndim < 3:

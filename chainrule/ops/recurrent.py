@@ -158,6 +158,7 @@ class Buffers:
 class _Recurrent(Function):
     """What the three layer ops share: where buffers come from, the input projections of all steps
     and the gradients on the input side. The fast path overrides these three methods."""
+    saves = ("inputs",)
 
     def _buffers(self, xp):
         return Buffers(xp)

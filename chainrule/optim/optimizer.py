@@ -10,12 +10,19 @@ import math
 import numpy as np
 
 from .. import checks
+from .. import autograd as _autograd
 from ..autograd import Tensor
 from ..backend import array_namespace
 
 
 class Optimizer:
     defaults_order = ()
+    _stepping = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _bumping(cls.__dict__["step"])
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
@@ -75,6 +82,11 @@ class Optimizer:
                     if st is None:
                         st = self.state[p] = {}
                     self._update(p.data, p.grad.data, st, group)
+
+    def _bump_versions(self):
+        """One version bump per updated parameter (those with a gradient): a graph that saved a
+        parameter before the step refuses to backward after it, as in PyTorch."""
+        _autograd._bump_all([p for g in self.param_groups for p in g["params"] if p.grad is not None])
 
     # -- state -------------------------------------------------------------------------------------
     def state_dict(self):
@@ -138,6 +150,28 @@ class Optimizer:
                 if k != "params":
                     lines.append(f"    {k}: {g[k]}")
         return "\n".join(lines) + "\n)"
+
+
+def _bumping(step):
+    """Wrap an optimizer's ``step`` so that it bumps the versions of the parameters it updated,
+    once per call, also when a subclass's step calls its parent's."""
+    import functools
+
+    @functools.wraps(step)
+    def wrapper(self, *args, **kwargs):
+        if self._stepping:
+            return step(self, *args, **kwargs)
+        self._stepping = True
+        try:
+            return step(self, *args, **kwargs)
+        finally:
+            self._stepping = False
+            self._bump_versions()
+
+    return wrapper
+
+
+Optimizer.step = _bumping(Optimizer.step)
 
 
 class SGD(Optimizer):
