@@ -58,9 +58,12 @@ def real(where, name, value, low=None, high=None, low_open=False, high_open=Fals
     return v
 
 
-def integer(where, name, value, low=None, high=None):
-    """``value`` as an int: an integer (NumPy's too, never a bool) within [low, high]."""
-    if high is None and low in (0, 1):
+def integer(where, name, value, low=None, high=None, rule=None):
+    """``value`` as an int: an integer (NumPy's too, never a bool) within [low, high]; ``rule``
+    words the range differently in the message."""
+    if rule is not None:
+        pass
+    elif high is None and low in (0, 1):
         rule = "a positive integer" if low == 1 else "a non-negative integer"
     else:
         rng = _range_text(low, high, False, False)
@@ -92,8 +95,12 @@ def choice(where, name, value, options):
 
 
 def probability(where, name, value):
-    """A probability in [0, 1] as a float."""
-    return real(where, name, value, 0, 1)
+    """A probability in [0, 1] as a float (NaN refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        fail(where, name, "a number in [0, 1]", value, ArgumentTypeError)
+    if not 0 <= value <= 1:
+        fail(where, name, "in [0, 1]", value)
+    return float(value)
 
 
 def int_tuple(where, name, value, n, low=1):

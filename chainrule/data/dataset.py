@@ -9,6 +9,8 @@ import numbers
 
 import numpy as np
 
+from chainrule import checks
+
 
 def _rng_from(seed=None, generator=None, where="data"):
     """A ``numpy.random.Generator`` for one shuffling consumer.
@@ -25,7 +27,7 @@ def _rng_from(seed=None, generator=None, where="data"):
                             f"got {type(generator).__name__}")
         return generator
     if seed is not None:
-        return np.random.default_rng(seed)
+        return np.random.default_rng(checks.integer(where, "seed", seed, 0))
     # Looked up on every call, not cached: manual_seed() swaps the global generator.
     from chainrule import backend
     return np.random.default_rng(backend.get_rng().integers(2**63))
@@ -220,15 +222,15 @@ def random_split(dataset, lengths, seed=0, generator=None):
     lengths = list(lengths)
     if not lengths:
         raise ValueError("random_split: lengths is empty")
-    if any(x < 0 for x in lengths):
-        raise ValueError(f"random_split: lengths must be non-negative, got {lengths}")
+    for x in lengths:
+        checks.real("random_split", "each of lengths", x, 0)     # refuses bools, NaN, inf, < 0
     if all(isinstance(x, numbers.Integral) for x in lengths):
         counts = [int(x) for x in lengths]
         if sum(counts) != n:
             raise ValueError(f"random_split: lengths {counts} sum to {sum(counts)}, "
                              f"but the dataset has {n} examples")
     else:
-        if not np.isclose(sum(lengths), 1.0):
+        if any(x > 1 for x in lengths) or not np.isclose(sum(lengths), 1.0):
             raise ValueError(f"random_split: fractions {lengths} sum to {sum(lengths)}, expected 1 "
                              f"(or pass integer counts summing to {n})")
         counts = [int(np.floor(n * f)) for f in lengths]
@@ -268,9 +270,11 @@ def train_val_split(*arrays, val_fraction=0.2, seed=0, stratify=None, shuffle=Tr
         raise ValueError("train_val_split: expected at least one array")
     arrays = [np.asarray(a) for a in arrays]
     n = TensorDataset(*arrays).__len__()  # validates equal first dimensions
+    shuffle = checks.flag("train_val_split", "shuffle", shuffle)
     if isinstance(val_fraction, numbers.Integral) and not isinstance(val_fraction, bool):
         n_val = int(val_fraction)
-    elif isinstance(val_fraction, numbers.Real) and 0.0 < val_fraction < 1.0:
+    elif (isinstance(val_fraction, numbers.Real) and not isinstance(val_fraction, bool)
+          and 0.0 < val_fraction < 1.0):
         n_val = int(np.ceil(val_fraction * n))
     else:
         raise ValueError(f"train_val_split: val_fraction must be a fraction in (0, 1) or an "

@@ -1,8 +1,7 @@
 """DataLoader: (shuffled) minibatches of a dataset as tuples of Tensors."""
-import numbers
-
 import numpy as np
 
+from chainrule import checks
 from chainrule.data.dataset import Dataset, _rng_from, collate
 from chainrule.data.transforms import accepts_rng
 
@@ -51,10 +50,9 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, generator=None,
                  seed=None, transform=None):
-        if not (isinstance(batch_size, numbers.Integral) and not isinstance(batch_size, bool)):
-            raise TypeError(f"DataLoader: batch_size must be an int, got {batch_size!r}")
-        if batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
+        batch_size = checks.integer("DataLoader", "batch_size", batch_size, 1, rule="an integer at least 1")
+        shuffle = checks.flag("DataLoader", "shuffle", shuffle)
+        drop_last = checks.flag("DataLoader", "drop_last", drop_last)
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__, got "
                             f"{type(dataset).__name__}; wrap arrays as ArrayDataset(X, y)")

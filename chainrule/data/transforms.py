@@ -20,9 +20,10 @@ Plain callables work too: ``f(x)`` is called as is, and ``f(x, rng)`` gets the g
 signature has a parameter named ``rng``.
 """
 import inspect
-import numbers
 
 import numpy as np
+
+from chainrule import checks
 
 
 def accepts_rng(fn):
@@ -64,13 +65,11 @@ def _check_batch(x, name, min_ndim=2):
 
 
 def _pair(v, name, what):
-    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-        v = (v, v)
-    try:
-        a, b = (int(s) for s in v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: {what} must be an int or a pair, got {v!r}") from None
-    return a, b
+    # the type only (2.5 and True are refused, not truncated); the callers check the range
+    return checks.int_tuple(name, what, v, 2, low=None)
+
+
+_PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 
 
 def _channel_stat(stat, x, name, what):
@@ -139,6 +138,8 @@ class MeanSubtraction(Transform):
 
     def __init__(self, mean):
         self.mean = np.asarray(mean, dtype=np.float64)
+        if not np.all(np.isfinite(self.mean)):
+            raise ValueError(f"MeanSubtraction: mean must be finite, got {self.mean.tolist()}")
 
     @classmethod
     def fit(cls, X, per_channel=True, per_pixel=False):
@@ -175,9 +176,12 @@ class Normalize(Transform):
         self.std = np.asarray(std, dtype=np.float64)
         if np.any(self.std <= 0) or not np.all(np.isfinite(self.std)):
             raise ValueError(f"Normalize: std must be positive and finite, got {self.std.tolist()}")
-        if self.mean.ndim > 1 or self.std.ndim > 1:
-            raise ValueError(f"Normalize: mean and std must be scalars or (C,) vectors, got shapes "
-                             f"{self.mean.shape} and {self.std.shape}")
+        if not np.all(np.isfinite(self.mean)):
+            raise ValueError(f"Normalize: mean must be finite, got {self.mean.tolist()}")
+        if self.mean.ndim > 1 or self.std.ndim > 1 or (
+                self.mean.size > 1 and self.std.size > 1 and self.mean.shape != self.std.shape):
+            raise ValueError(f"Normalize: mean and std must be scalars or (C,) vectors of one length, "
+                             f"got shapes {self.mean.shape} and {self.std.shape}")
 
     @classmethod
     def fit(cls, X, eps=1e-8):
@@ -217,8 +221,8 @@ class RandomCrop(Transform):
             raise ValueError(f"RandomCrop: size must be positive, got {self.size}")
         if min(self.padding) < 0:
             raise ValueError(f"RandomCrop: padding must be non-negative, got {self.padding}")
-        self.pad_mode = pad_mode
-        self.fill = fill
+        self.pad_mode = checks.choice(type(self).__name__, "pad_mode", pad_mode, _PAD_MODES)
+        self.fill = checks.real(type(self).__name__, "fill", fill)
 
     def _pad(self, x):
         ph, pw = self.padding
@@ -275,9 +279,7 @@ class RandomHorizontalFlip(Transform):
     """Mirror each image left-right (the last axis) with probability ``p``, independently per image."""
 
     def __init__(self, p=0.5):
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p}")
-        self.p = float(p)
+        self.p = checks.probability("RandomHorizontalFlip", "p", p)
 
     def __call__(self, x, rng=None):
         x = _check_batch(x, "RandomHorizontalFlip", min_ndim=3)
@@ -300,9 +302,7 @@ class RandomApply(Transform):
     def __init__(self, transform, p=0.5):
         if not callable(transform):
             raise TypeError(f"RandomApply: transform must be callable, got {type(transform).__name__}")
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"RandomApply: p must be in [0, 1], got {p}")
-        self.transform, self.p = transform, float(p)
+        self.transform, self.p = transform, checks.probability("RandomApply", "p", p)
 
     def __call__(self, x, rng=None):
         x = _check_batch(x, "RandomApply", min_ndim=1)
