@@ -12,6 +12,8 @@ constructor or user-facing function, never per element.
 import math
 import numbers
 
+import numpy as np
+
 __all__ = ["ArgumentTypeError", "fail", "real", "integer", "flag", "choice", "probability",
            "int_tuple", "callable_arg", "show"]
 
@@ -78,7 +80,7 @@ def integer(where, name, value, low=None, high=None, rule=None):
 
 def flag(where, name, value):
     """``value`` as a bool: True or False (NumPy's bool too), not 0/1 or a string."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     fail(where, name, "True or False", value, ArgumentTypeError)
 

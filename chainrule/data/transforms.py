@@ -265,6 +265,8 @@ class RandomShift(RandomCrop):
     """
 
     def __init__(self, max_shift, pad_mode="constant", fill=0.0):
+        if min(checks.int_tuple("RandomShift", "max_shift", max_shift, 2, low=None)) < 0:
+            checks.fail("RandomShift", "max_shift", "non-negative ints", max_shift)
         super().__init__(1, padding=max_shift, pad_mode=pad_mode, fill=fill)
         self.size = None
 
