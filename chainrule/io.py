@@ -76,7 +76,7 @@ def write_text(path, text) -> str:
 
 # A temporary file is '.NAME.PID.XXXXXXXX.tmp' next to NAME: the writer's process id tells a file
 # whose writer was killed (removed by the next write or resume) from one being written right now.
-_TEMP = re.compile(r"^\.(?P<name>.+)\.(?:(?P<pid>\d+)\.)?[A-Za-z0-9_]{8}\.tmp$")
+_TEMP = r"^\.(?P<name>{})\.(?:(?P<pid>\d+)\.)?[A-Za-z0-9_]{{8}}\.tmp$"
 
 
 def _alive(pid: int) -> bool:
@@ -101,9 +101,10 @@ def remove_stale_temps(directory, name=None) -> list:
         entries = os.listdir(directory)
     except OSError:
         return removed
+    pattern = re.compile(_TEMP.format(".+?" if name is None else re.escape(name)))
     for entry in entries:
-        m = _TEMP.match(entry)
-        if not m or (name is not None and m.group("name") != name):
+        m = pattern.match(entry)
+        if not m:
             continue
         if m.group("pid") and _alive(int(m.group("pid"))):
             continue

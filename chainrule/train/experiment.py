@@ -13,6 +13,7 @@ evaluation, and, with settings' ``out``, a run directory:
 A run stopped part way continues with ``resume=resume_state(RUN_DIR)``; the result equals the
 uninterrupted run.
 """
+import contextlib
 import json
 import os
 import time
@@ -212,6 +213,9 @@ def train_run(settings, resume=None, overwrite=False, log=print):
             os.makedirs(out, exist_ok=True)
             for d in (out, os.path.join(out, "checkpoints")):    # what a kill mid-write left
                 remove_stale_temps(d)
+            for name in ("history.csv", "config.json", "summary.json", "metrics.json"):
+                with contextlib.suppress(FileNotFoundError):   # fixed-name temps of older writers
+                    os.remove(os.path.join(out, name + ".tmp"))
             write_json(os.path.join(out, "config.json"), {"run": stored, "model": config})
             write_json(os.path.join(out, "summary.json"), model_summary.to_dict())
         callbacks += [LambdaCallback(on_train_begin=begin),
