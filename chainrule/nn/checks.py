@@ -8,17 +8,28 @@ formatted only when the check fails, so passing a layer costs nothing on the ord
 
 from .. import checks
 
-__all__ = ["DTYPE_MISMATCH", "check_dtype", "check_features", "check_probability"]
+__all__ = ["DTYPE_MISMATCH", "dtype_mismatch", "check_dtype", "check_features",
+           "check_probability"]
 
 # The one dtype-mismatch message of the library (layers, their functions, recurrent and conv layers).
 DTYPE_MISMATCH = ("{where}: input dtype {got} does not match the weights' {want}; convert the input "
                   "(x.astype('{want}')) or the model (.to('{got}'))")
 
 
+def dtype_mismatch(where, got, want):
+    """The dtype-mismatch message; a model converts only to a floating dtype, so for integer or
+    bool input the advice is to convert the input (or, for class indices, to use an Embedding)."""
+    if getattr(got, "kind", "f") == "f":
+        return DTYPE_MISMATCH.format(where=where, got=got, want=want)
+    return (f"{where}: input dtype {got} is not floating (the weights are {want}); convert the "
+            f"input (x.astype('{want}')), or, if it holds class indices or tokens, feed it to an "
+            f"Embedding first")
+
+
 def check_dtype(where, x, weight):
     """Raise TypeError when the array ``x`` and ``weight`` have different dtypes."""
     if x.dtype != weight.dtype:
-        raise TypeError(DTYPE_MISMATCH.format(where=where, got=x.dtype, want=weight.dtype))
+        raise TypeError(dtype_mismatch(where, x.dtype, weight.dtype))
 
 
 def check_features(where, x, weight):
@@ -29,7 +40,7 @@ def check_features(where, x, weight):
         raise ValueError(f"{where}: expected input (N, {weight.shape[1]}) for weight "
                          f"{tuple(weight.shape)}, got {tuple(shape)}")
     if x.dtype != weight.dtype:
-        raise TypeError(DTYPE_MISMATCH.format(where=where, got=x.dtype, want=weight.dtype))
+        raise TypeError(dtype_mismatch(where, x.dtype, weight.dtype))
 
 
 def check_probability(where, p):

@@ -16,6 +16,7 @@ from .. import backend, checks, fast
 from ..autograd import Tensor
 from ..ops import conv as _conv
 from . import init
+from .checks import dtype_mismatch
 from .module import Module
 from .parameter import Parameter
 
@@ -28,8 +29,7 @@ def _data(x):
 
 def _check_dtype(layer, xd, w):
     if xd.dtype != w.dtype:
-        raise TypeError(f"{layer}: input dtype {xd.dtype} does not match the weights' {w.dtype}; "
-                        f"convert the input (x.astype('{w.dtype}')) or the model (.to('{xd.dtype}'))")
+        raise TypeError(dtype_mismatch(layer, xd.dtype, w.dtype))
 
 
 # -- functional forms -------------------------------------------------------------------------------
