@@ -281,6 +281,24 @@ for name, cls in [("RNNCell", nn.RNNCell), ("LSTMCell", nn.LSTMCell), ("GRUCell"
 case("RNNCell", "nonlinearity", V, ["gelu"], lambda v: nn.RNNCell(3, 4, nonlinearity=v))
 case("LSTM", "peephole", T, ["yes"], lambda v: nn.LSTM(3, 4, peephole=v))
 
+# -- initialisers ------------------------------------------------------------------------------------
+def _w():
+    return nn.Parameter(np.zeros((4, 3)))
+
+
+I = nn.init
+case("uniform_", "a", V, [NAN, -INF], lambda v: I.uniform_(_w(), a=v))
+case("uniform_", "b", V, [NAN, INF, -2.0], lambda v: I.uniform_(_w(), a=0.0, b=v))
+case("uniform_", "a", T, ["0", True], lambda v: I.uniform_(_w(), a=v))
+case("normal_", "std", V, [NAN, INF, -1.0], lambda v: I.normal_(_w(), std=v))
+case("normal_", "mean", V, [NAN], lambda v: I.normal_(_w(), mean=v))
+case("xavier_uniform_", "gain", V, [NAN, -1.0, INF], lambda v: I.xavier_uniform_(_w(), gain=v))
+case("xavier_normal_", "gain", V, [NAN, -1.0], lambda v: I.xavier_normal_(_w(), gain=v))
+case("kaiming_uniform_", "mode", V, ["fan_avg"], lambda v: I.kaiming_uniform_(_w(), mode=v))
+case("kaiming_normal_", "a", V, [NAN, INF], lambda v: I.kaiming_normal_(_w(), a=v))
+case("kaiming_uniform_", "a", T, ["0"], lambda v: I.kaiming_uniform_(_w(), a=v))
+
+
 # -- data ------------------------------------------------------------------------------------------
 case("DataLoader", "batch_size", V, [0, -1], lambda v: DataLoader(_DS, batch_size=v))
 case("DataLoader", "batch_size", T, [True, 2.5, NAN, "4", None], lambda v: DataLoader(_DS, batch_size=v))
@@ -335,7 +353,7 @@ def test_bad_argument_is_refused_with_a_clear_message(exc, arg, shown, thunk):
 
 def test_the_table_is_broad():
     # the closing note counts these per category; a shrinking table is a regression
-    assert len(CASES) >= 500
+    assert len(CASES) >= 700
 
 
 def test_one_message_format():
@@ -433,3 +451,15 @@ def test_good_loss_and_data_values_work():
               Normalize([0.1, 0.2, 0.3], np.float32(2.0)), Normalize(0, [1, 2, 3]), MeanSubtraction(0.5)]:
         y = t(x, rng=np.random.default_rng(0))
         assert np.isfinite(y).all()
+
+
+def test_optimizer_load_state_dict_checks_the_loaded_hyper_parameters():
+    opt = optim.SGD(_params(), lr=0.1, momentum=0.9)
+    state = opt.state_dict()
+    state["param_groups"][0]["lr"] = NAN
+    with pytest.raises(ValueError, match=r"SGD: lr must be a finite number >= 0, got nan"):
+        optim.SGD(_params(), lr=0.1, momentum=0.9).load_state_dict(state)
+    state["param_groups"][0]["lr"] = 0.5
+    opt2 = optim.SGD(_params(), lr=0.1, momentum=0.9)
+    opt2.load_state_dict(state)
+    assert opt2.param_groups[0]["lr"] == 0.5

@@ -1,7 +1,7 @@
 """Weight initialisers. Each fills a tensor in place from chainrule's global generator and returns it."""
 import math
 
-from .. import backend
+from .. import backend, checks
 
 
 def _fill(t, values):
@@ -35,10 +35,14 @@ def calculate_gain(nonlinearity, param=None):
 
 
 def uniform_(t, a=0.0, b=1.0):
+    a, b = checks.real("uniform_", "a", a), checks.real("uniform_", "b", b)
+    if a > b:
+        checks.fail("uniform_", "b", f"a number >= a = {a!r}", b)
     return _fill(t, backend.get_rng().uniform(a, b, t.shape))
 
 
 def normal_(t, mean=0.0, std=1.0):
+    mean, std = checks.real("normal_", "mean", mean), checks.real("normal_", "std", std, 0)
     return _fill(t, backend.get_rng().normal(mean, std, t.shape))
 
 
@@ -61,30 +65,33 @@ def constant_(t, value):
 
 def xavier_uniform_(t, gain=1.0):
     """Glorot & Bengio (2010): U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    gain = checks.real("xavier_uniform_", "gain", gain, 0)
     fan_in, fan_out = calculate_fan_in_and_fan_out(t)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(t, -a, a)
 
 
 def xavier_normal_(t, gain=1.0):
+    gain = checks.real("xavier_normal_", "gain", gain, 0)
     fan_in, fan_out = calculate_fan_in_and_fan_out(t)
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 def _fan(t, mode):
     fan_in, fan_out = calculate_fan_in_and_fan_out(t)
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    checks.choice("kaiming init", "mode", mode, ("fan_in", "fan_out"))
     return fan_in if mode == "fan_in" else fan_out
 
 
 def kaiming_uniform_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
     """He et al. (2015): U(-b, b) with b = gain * sqrt(3 / fan)."""
+    a = checks.real("kaiming_uniform_", "a", a)
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(t, mode))
     return uniform_(t, -bound, bound)
 
 
 def kaiming_normal_(t, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    a = checks.real("kaiming_normal_", "a", a)
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(t, mode))
     return normal_(t, 0.0, std)
 

@@ -141,6 +141,7 @@ class Optimizer:
             for k, v in saved.items():
                 if k != "params":
                     own[k] = v
+            self._check(own)             # a saved lr of NaN (a diverged run) fails here, not in step()
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
