@@ -29,7 +29,24 @@ class Raised:
 
 
 def _as_list(out):
-    return list(out) if isinstance(out, (tuple, list)) else [out]
+    """Outputs as a flat list: an LSTM's (out, (h, c)) gives [out, h, c]."""
+    if not isinstance(out, (tuple, list)):
+        return [out]
+    return [o for item in out for o in _as_list(item)]
+
+
+def _event(name):
+    """Count outcomes in hypothesis' statistics (pytest --hypothesis-show-statistics)."""
+    from hypothesis import event
+    from hypothesis.control import currently_in_test_context
+    if currently_in_test_context():
+        event(name)
+
+
+def load_torch_state(cm, tm):
+    """Give the chainrule module ``cm`` the parameters and buffers of the torch module ``tm``
+    (their names and layouts map one to one)."""
+    cm.load_state_dict({k: v.detach().numpy().copy() for k, v in tm.state_dict().items()})
 
 
 def _float(a):
@@ -37,10 +54,12 @@ def _float(a):
 
 
 def agree(cr_fn, torch_fn, arrays, *, rtol=1e-9, atol=1e-11, seed=0, grads=True,
-          grad_rtol=None, grad_atol=None, needs=None):
+          grad_rtol=None, grad_atol=None, needs=None, modules=None):
     """Call both functions on copies of ``arrays`` (floating arrays require grad unless ``needs``
-    says otherwise); assert they agree. Returns ``Raised`` when both raised (so a test can check
-    chainrule's message), else the chainrule outputs."""
+    says otherwise); assert they agree. ``modules=(chainrule_module, torch_module)``: the modules
+    the functions call, whose buffers (after forward) and parameter gradients must agree too.
+    Returns ``Raised`` when both raised (so a test can check chainrule's message), else the
+    chainrule outputs."""
     needs = [_float(np.asarray(a)) for a in arrays] if needs is None else list(needs)
     arrays = [np.array(a, copy=True) for a in arrays]
     xs = [cr.Tensor(a.copy(), requires_grad=n) for a, n in zip(arrays, needs)]
@@ -60,7 +79,9 @@ def agree(cr_fn, torch_fn, arrays, *, rtol=1e-9, atol=1e-11, seed=0, grads=True,
     if isinstance(touts, Raised) or isinstance(outs, Raised):
         assert isinstance(touts, Raised), f"chainrule raised {outs!r} on {shapes}; torch gives a result"
         assert isinstance(outs, Raised), f"torch raises {touts!r} on {shapes}; chainrule gives a result"
+        _event("both raise")
         return outs
+    _event("both compute")
 
     assert len(outs) == len(touts), f"{len(outs)} outputs, torch gives {len(touts)}"
     for k, (o, t) in enumerate(zip(outs, touts)):
@@ -69,7 +90,13 @@ def agree(cr_fn, torch_fn, arrays, *, rtol=1e-9, atol=1e-11, seed=0, grads=True,
         assert o.dtype == tn.dtype, f"output {k}: dtype {o.dtype}, torch {tn.dtype}"
         np.testing.assert_allclose(o.data, tn, rtol=rtol, atol=atol, equal_nan=True,
                                    err_msg=f"forward, output {k}, inputs {shapes}")
-    if not grads or not any(needs):
+    if modules is not None:
+        cm, tm = modules
+        tstate = tm.state_dict()
+        for k, v in cm.state_dict().items():
+            np.testing.assert_allclose(np.asarray(v), tstate[k].detach().numpy(), rtol=rtol,
+                                       atol=atol, err_msg=f"buffer {k} after forward")
+    if not grads or not (any(needs) or modules is not None):
         return outs
     diff = [k for k, t in enumerate(touts) if t.requires_grad]
     if not diff:
@@ -99,4 +126,18 @@ def agree(cr_fn, torch_fn, arrays, *, rtol=1e-9, atol=1e-11, seed=0, grads=True,
         assert g.shape == x.shape, f"input {i}: gradient shape {g.shape} != {x.shape}"
         np.testing.assert_allclose(g, tg, rtol=grtol, atol=gatol, equal_nan=True,
                                    err_msg=f"gradient of input {i}, inputs {shapes}")
+    if modules is not None:
+        tparams = dict(tm.named_parameters())
+        for k, p in cm.named_parameters():
+            t = tparams[k]
+            tg = np.zeros(p.shape) if t.grad is None else t.grad.numpy()
+            g = np.zeros(p.shape) if p.grad is None else p.grad.data
+            np.testing.assert_allclose(g, tg, rtol=grtol, atol=gatol,
+                                       err_msg=f"gradient of parameter {k}, inputs {shapes}")
     return outs
+
+
+def fuzz_settings(max_examples):
+    """The fuzz profile (tests/fuzz/conftest.py) with this test's number of examples."""
+    from hypothesis import settings
+    return settings(settings.get_profile("chainrule-fuzz"), max_examples=max_examples)
