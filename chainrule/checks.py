@@ -108,6 +108,13 @@ def probability(where, name, value):
 def int_tuple(where, name, value, n, low=1):
     """An int or a sequence of ``n`` ints, each >= ``low`` (None: any), as a tuple of ``n`` ints
     (``kernel_size=3`` -> (3, 3)); ``low=1`` reads "positive ints", ``low=0`` "non-negative ints"."""
+    # plain ints first, without formatting anything: pooling calls this on every forward
+    if value.__class__ is int:
+        if low is None or value >= low:
+            return (value,) * n
+    elif value.__class__ is tuple and len(value) == n and all(v.__class__ is int for v in value):
+        if low is None or min(value) >= low:
+            return value
     shape = f"an int or a tuple of {n} ints" if n > 1 else "an int"
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         items = (value,) * n

@@ -9,6 +9,7 @@ from ..autograd import Function
 from ..backend import array_namespace
 
 _REDUCTIONS = ("mean", "sum", "none")
+_INF = float("inf")
 
 
 def check_reduction(reduction, name):
@@ -23,7 +24,7 @@ def check_loss_options(name, reduction="mean", label_smoothing=0.0, margin=1.0, 
     check_reduction(reduction, name)
     if label_smoothing.__class__ is not float or not 0.0 <= label_smoothing <= 1.0:
         label_smoothing = checks.real(name, "label_smoothing", label_smoothing, 0, 1)
-    if margin.__class__ is not float or margin != margin or margin in (float("inf"), float("-inf")):
+    if not (margin.__class__ is float and -_INF < margin < _INF):
         margin = checks.real(name, "margin", margin)
     if half.__class__ is not bool:
         half = checks.flag(name, "half", half)
