@@ -243,7 +243,7 @@ class Linear(Function):
 
 
 def _norm_axis(axis, ndim):
-    if axis is None:
+    if axis is None or ndim == 0:                # (a 0-d tensor's dim 0 or -1: the whole of it)
         return tuple(range(ndim))
     if isinstance(axis, (tuple, list)):
         return tuple(a % ndim for a in axis)
@@ -259,11 +259,34 @@ def _expand_to(g, shape, axis, keepdims):
     return g
 
 
+def _retry_axis(name, error, a, axis):
+    """The axis to retry a failed reduction of ``a`` with: None where ``a`` is 0-d and ``axis``
+    is 0 or -1 (PyTorch reads them as its one axis, NumPy refuses some forms); otherwise raises
+    the op's error for an axis out of range or repeated, or the library's own ``error``."""
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    ints = all(isinstance(k, (int, np.integer)) for k in items)
+    if ints and a.ndim == 0 and all(k in (0, -1) for k in items):
+        return None
+    if ints:
+        bad = [k for k in items if not -a.ndim <= k < a.ndim]
+        if bad:
+            raise IndexError(f"{name}: axis {bad[0]} is out of range for a tensor of shape "
+                             f"{a.shape}") from None
+        if len({k % a.ndim for k in items}) < len(items):
+            raise ValueError(f"{name}: axis {axis} names an axis twice") from None
+    raise error
+
+
 class Sum(Function):
     saves = ()
     def forward(self, a, axis=None, keepdims=False):
+        try:
+            y = a.sum(axis=axis, keepdims=keepdims)
+        except ValueError as e:
+            axis = _retry_axis(type(self).__name__, e, a, axis)
+            y = a.sum(axis=axis, keepdims=keepdims)
         self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
-        return array_namespace(a).asarray(a.sum(axis=axis, keepdims=keepdims))
+        return array_namespace(a).asarray(y)
 
     def backward(self, g):                       # every element contributes with slope 1
         g = _expand_to(g, self.shape, self.axis, self.keepdims)
@@ -273,12 +296,16 @@ class Sum(Function):
 class Mean(Function):
     saves = ()
     def forward(self, a, axis=None, keepdims=False):
-        self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
         xp = array_namespace(a)
-        if a.size:
+        try:
+            if a.size:
+                y = xp.asarray(a.mean(axis=axis, keepdims=keepdims))
+            else:                                # nan, as PyTorch, without NumPy's warnings
+                y = xp.asarray(a.sum(axis=axis, keepdims=keepdims) * xp.nan, dtype=a.dtype)
+        except ValueError as e:                  # (a 0-d tensor's axis 0: no empty case)
+            axis = _retry_axis(type(self).__name__, e, a, axis)
             y = xp.asarray(a.mean(axis=axis, keepdims=keepdims))
-        else:                                    # nan, as PyTorch, without NumPy's warnings
-            y = xp.asarray(a.sum(axis=axis, keepdims=keepdims) * xp.nan, dtype=a.dtype)
+        self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
         self.count = a.size // y.size if a.size else 1
         return y
 
@@ -296,8 +323,11 @@ def _empty_reduce_error(name, what, error, a, axis):
         return ValueError(f"{name}: empty tensor of shape {a.shape} has no {what}; "
                           f"give an axis of non-zero size to reduce over")
     try:
+        items = axis if isinstance(axis, (tuple, list)) else (axis,)
+        if not all(-a.ndim <= k < a.ndim for k in items):
+            return error                         # (out of range: not this error)
         empty = [k for k in _norm_axis(axis, a.ndim) if a.shape[k] == 0]
-    except (TypeError, IndexError, ZeroDivisionError):
+    except (TypeError, IndexError):
         return error
     if not empty:
         return error
@@ -313,7 +343,10 @@ def arg_reduce(a, which, axis=None, keepdims=False):
         return getattr(xp, which)(a, axis=axis, keepdims=keepdims)
     except ValueError as e:
         name, what = ("ArgMin", "minimum") if which == "argmin" else ("ArgMax", "maximum")
-        raise _empty_reduce_error(name, what, e, a, axis) from None
+        error = _empty_reduce_error(name, what, e, a, axis)
+        if error is not e:
+            raise error from None
+        return getattr(xp, which)(a, axis=_retry_axis(name, e, a, axis), keepdims=keepdims)
 
 
 class Max(Function):
@@ -324,11 +357,15 @@ class Max(Function):
 
     def forward(self, a, axis=None, keepdims=False):
         xp = array_namespace(a)
+        reduce = getattr(xp, self.reduce)
         try:
-            y = xp.asarray(getattr(xp, self.reduce)(a, axis=axis, keepdims=keepdims))
+            y = xp.asarray(reduce(a, axis=axis, keepdims=keepdims))
         except ValueError as e:                  # as PyTorch: an empty axis has no maximum
-            raise _empty_reduce_error(type(self).__name__, self.reduce + "imum", e, a,
-                                      axis) from None
+            error = _empty_reduce_error(type(self).__name__, self.reduce + "imum", e, a, axis)
+            if error is not e:
+                raise error from None
+            axis = _retry_axis(type(self).__name__, e, a, axis)
+            y = xp.asarray(reduce(a, axis=axis, keepdims=keepdims))
         self.a, self.y, self.axis, self.keepdims = a, y, axis, keepdims
         return y
 
