@@ -4,6 +4,9 @@ layer and its function (``nn.Linear`` and ``F.linear``) raise the same message.
 Each helper takes ``where``, the name that opens the message: a layer (its repr, e.g.
 ``Linear(in_features=784, out_features=256, bias=True)``) or a function name (``"linear"``). It is
 formatted only when the check fails, so passing a layer costs nothing on the ordinary path.
+
+These check inputs (shapes, dtypes); the arguments of constructors and functions (sizes, rates,
+flags) are checked by ``chainrule.checks``, shared with optim and data.
 """
 
 from .. import checks
