@@ -28,7 +28,7 @@ def class_cases(draw, spatial):
     return x, y.reshape((n, *extra))
 
 
-@fuzz_settings(40)
+@fuzz_settings(60)
 @given(case=class_cases(spatial=True), reduction=reductions,
        smoothing=st.sampled_from([0.0, 0.1, 0.5, 1.0]))
 def test_cross_entropy(case, reduction, smoothing):
@@ -38,7 +38,7 @@ def test_cross_entropy(case, reduction, smoothing):
           [x, y], rtol=1e-9, atol=1e-11)
 
 
-@fuzz_settings(30)
+@fuzz_settings(50)
 @given(case=class_cases(spatial=False), reduction=reductions)
 def test_nll_after_log_softmax(case, reduction):
     x, y = case
@@ -56,7 +56,7 @@ PAIRWISE = {
 
 
 @pytest.mark.parametrize("name", list(PAIRWISE))
-@fuzz_settings(30)
+@fuzz_settings(50)
 @given(data=st.data(), shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
        reduction=reductions)
 def test_pairwise_losses(name, data, shape, reduction):
