@@ -6,7 +6,8 @@ from ..backend import array_namespace
 class Sigmoid(Function):
     saves = ("output",)
     def forward(self, a):
-        # 1 / (1 + e^-a) overflows e^-a for a << 0; the tanh form is exact and never overflows
+        # 1 / (1 + e^-a) overflows e^-a for a << 0; the tanh form never overflows and is right to
+        # rounding in absolute terms (relative precision fades below a = -20: sigmoid(-40) is 0)
         self.y = y = 0.5 * array_namespace(a).tanh(0.5 * a) + 0.5
         return y
 
