@@ -46,36 +46,36 @@ def _range_text(low, high, low_open, high_open):
 def real(where, name, value, low=None, high=None, low_open=False, high_open=False, finite=True):
     """``value`` as a float: a real number (not a bool), finite unless ``finite=False`` (then +inf
     is allowed, NaN never), within [low, high] (open ends with ``low_open``/``high_open``)."""
-    rng = _range_text(low, high, low_open, high_open)
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if ok:
+        v = float(value)
+        ok = not (math.isnan(v) or (finite and math.isinf(v))
+                  or (low is not None and (v < low or (low_open and v == low)))
+                  or (high is not None and (v > high or (high_open and v == high))))
+        if ok:
+            return v
+    rng = _range_text(low, high, low_open, high_open)       # formatted only on failure
     rule = ("a finite number" if finite else "a number") + (f" {rng}" if rng else "")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        fail(where, name, rule, value, ArgumentTypeError)
-    v = float(value)
-    if math.isnan(v) or (finite and math.isinf(v)):
-        fail(where, name, rule, value)
-    if low is not None and (v < low or (low_open and v == low)):
-        fail(where, name, rule, value)
-    if high is not None and (v > high or (high_open and v == high)):
-        fail(where, name, rule, value)
-    return v
+    is_number = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    fail(where, name, rule, value, ValueError if is_number else ArgumentTypeError)
 
 
 def integer(where, name, value, low=None, high=None, rule=None):
     """``value`` as an int: an integer (NumPy's too, never a bool) within [low, high]; ``rule``
     words the range differently in the message."""
-    if rule is not None:
+    is_int = not isinstance(value, bool) and isinstance(value, numbers.Integral)
+    if is_int:
+        v = int(value)
+        if not ((low is not None and v < low) or (high is not None and v > high)):
+            return v
+    if rule is not None:                                      # formatted only on failure
         pass
     elif high is None and low in (0, 1):
         rule = "a positive integer" if low == 1 else "a non-negative integer"
     else:
         rng = _range_text(low, high, False, False)
         rule = "an integer" + (f" {rng}" if rng else "")
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        fail(where, name, rule, value, ArgumentTypeError)
-    v = int(value)
-    if (low is not None and v < low) or (high is not None and v > high):
-        fail(where, name, rule, value)
-    return v
+    fail(where, name, rule, value, ValueError if is_int else ArgumentTypeError)
 
 
 def flag(where, name, value):

@@ -40,11 +40,12 @@ def _conv_nd(n, name, input, weight, bias, stride, padding, dilation, groups):
     if w.ndim != n + 2:
         raise ValueError(f"{name}: expected a weight (out_channels, in_channels/groups, "
                          f"{'k' if n == 1 else 'kh, kw'}), got shape {w.shape}")
-    if groups < 1:
-        raise ValueError(f"{name}: groups must be >= 1, got {groups}")
+    groups = checks.integer(name, "groups", groups, 1)
+    if padding is True or padding is False:
+        checks.fail(name, "padding", "an int, a tuple or a mode string", padding, checks.ArgumentTypeError)
     kernel = w.shape[2:]
-    stride = _conv.ntuple(stride, n, "stride", name)
-    dilation = _conv.ntuple(dilation, n, "dilation", name)
+    stride = checks.int_tuple(name, "stride", stride, n)
+    dilation = checks.int_tuple(name, "dilation", dilation, n)
     pads = _conv.resolve_padding(padding, kernel, stride, dilation, name)
     _conv.check_conv_args(name, np.shape(_data(input)), w.shape, stride, pads, dilation, groups)
     args = (input, weight) if bias is None else (input, weight, bias)
@@ -104,10 +105,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if w.ndim != 4:
         raise ValueError(f"{name}: expected a weight (in_channels, out_channels/groups, kh, kw), "
                          f"got shape {w.shape}")
-    stride = _conv.ntuple(stride, 2, "stride", name)
-    padding = _conv.ntuple(padding, 2, "padding", name)
-    output_padding = _conv.ntuple(output_padding, 2, "output_padding", name)
-    dilation = _conv.ntuple(dilation, 2, "dilation", name)
+    stride = checks.int_tuple(name, "stride", stride, 2)
+    padding = checks.int_tuple(name, "padding", padding, 2, low=0)
+    output_padding = checks.int_tuple(name, "output_padding", output_padding, 2, low=0)
+    dilation = checks.int_tuple(name, "dilation", dilation, 2)
+    groups = checks.integer(name, "groups", groups, 1)
     _check_transpose(name, np.shape(_data(input)), w.shape, stride, padding, output_padding,
                      dilation, groups)
     args = (input, weight) if bias is None else (input, weight, bias)
@@ -123,7 +125,7 @@ def locally_connected2d(input, weight, bias=None, stride=1, padding=0):
     if w.ndim != 6:
         raise ValueError(f"{name}: expected a weight (out_h, out_w, out_channels, in_channels, kh, kw), "
                          f"got shape {w.shape}")
-    stride = _conv.ntuple(stride, 2, "stride", name)
+    stride = checks.int_tuple(name, "stride", stride, 2)
     pads = _conv.resolve_padding(padding, w.shape[4:], stride, (1, 1), name)
     return _locally_connected(name, input, weight, bias, stride, pads)
 
@@ -220,7 +222,7 @@ class _ConvNd(Module):
 
     def output_size(self, input_size):
         """The spatial output size for a spatial input size (H, W) / (L,), by the formula."""
-        input_size = _conv.ntuple(input_size, self._n, "input_size", type(self).__name__)
+        input_size = checks.int_tuple(f"{type(self).__name__}.output_size", "input_size", input_size, self._n)
         if self._transposed:
             return tuple(_conv.conv_transpose_output_size(*a) for a in zip(
                 input_size, self.kernel_size, self.stride, self.padding, self.output_padding,
