@@ -173,6 +173,10 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
     """Batch normalisation over every axis but 1 of (N, C, *), PyTorch's argument order. In
     training, batch statistics normalise and the running ones (arrays or Tensors, updated in place)
     move by ``momentum``; otherwise the running statistics normalise."""
+    if not (eps.__class__ is float and 0.0 < eps < np.inf):         # cheap: BatchNorm calls this per step
+        eps = checks.real(name, "eps", eps, 0, low_open=True)
+    if momentum is not None and not (momentum.__class__ is float and 0.0 <= momentum <= 1.0):
+        momentum = checks.real(name, "momentum", momentum, 0, 1)
     rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
     rv = running_var.data if isinstance(running_var, Tensor) else running_var
     ref = weight if weight is not None else running_mean
@@ -184,6 +188,9 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
 
 def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0, name=None):
     """AlexNet's local response normalisation across channels of (N, C, *), as PyTorch's."""
+    where = name or "local_response_norm"
+    alpha, beta, k = (checks.real(where, "alpha", alpha), checks.real(where, "beta", beta),
+                      checks.real(where, "k", k))
     return _norm.LocalResponseNorm.apply(x, size=size, alpha=alpha, beta=beta, k=k, name=name)
 
 
