@@ -129,8 +129,20 @@ from .. import fast  # noqa: E402  (fast.use: the reference op or its fast repla
 from ..ops import pool as _pool  # noqa: E402
 
 
+def _pool_flags(fn, name, ceil_mode, count_include_pad=True, divisor_override=None):
+    # one class test per flag on the ordinary path: the pooling layers call these per step
+    where = name or fn
+    if ceil_mode.__class__ is not bool:
+        checks.flag(where, "ceil_mode", ceil_mode)
+    if count_include_pad.__class__ is not bool:
+        checks.flag(where, "count_include_pad", count_include_pad)
+    if divisor_override is not None:
+        checks.integer(where, "divisor_override", divisor_override, 1)
+
+
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, name=None):
     """Max pooling of (N, C, L); stride defaults to kernel_size, padding pads with -inf."""
+    _pool_flags("max_pool1d", name, ceil_mode)
     return fast.use(_pool.MaxPool1d, x).apply(x, kernel_size=kernel_size, stride=stride,
                                               padding=padding, dilation=dilation,
                                               ceil_mode=ceil_mode, name=name)
@@ -138,6 +150,7 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, name=None):
     """Max pooling of (N, C, H, W): ``max_pool2d(x, 2)`` halves H and W."""
+    _pool_flags("max_pool2d", name, ceil_mode)
     return fast.use(_pool.MaxPool2d, x).apply(x, kernel_size=kernel_size, stride=stride,
                                               padding=padding, dilation=dilation,
                                               ceil_mode=ceil_mode, name=name)
@@ -146,6 +159,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                name=None):
     """Average pooling of (N, C, L); zero padding counts in the divisor unless count_include_pad=False."""
+    _pool_flags("avg_pool1d", name, ceil_mode, count_include_pad)
     return _pool.AvgPool1d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
                                  ceil_mode=ceil_mode, count_include_pad=count_include_pad, name=name)
 
@@ -153,6 +167,7 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None, name=None):
     """Average pooling of (N, C, H, W)."""
+    _pool_flags("avg_pool2d", name, ceil_mode, count_include_pad, divisor_override)
     return _pool.AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding,
                                  ceil_mode=ceil_mode, count_include_pad=count_include_pad,
                                  divisor_override=divisor_override, name=name)
