@@ -6,10 +6,18 @@ so graphs thousands of steps deep, e.g. long unrolled RNNs, never hit Python's r
 hands each function the gradient of its outputs, accumulates gradients into the leaves' ``.grad``
 and then lets go of the graph.
 
+In-place safety is PyTorch's: every tensor has a version (``t._version``), bumped by each
+in-place op (``add_``, item assignment, ``optimizer.step()``, ``load_state_dict`` ...) and shared
+with its views; an op declares what its backward reads (``saves``), and backward raises, naming
+the op and the shape, when one of those tensors was modified in place after forward.
+
 This module imports no op: the ops (``chainrule.ops``) build on ``Function``, and
 ``chainrule.tensor_api`` attaches them to ``Tensor`` as methods. Anomaly detection lives in
 ``chainrule.anomaly`` (its names are re-exported here).
 """
+import bisect
+from collections import deque
+
 import numpy as np
 
 from . import anomaly as _anomaly
@@ -21,11 +29,12 @@ _grad_enabled = True
 
 # In-place safety, as PyTorch's version counters. A tensor's counter is None until something
 # modifies it in place (or a view of it is taken); then a list [version, epochs] shared by the
-# tensor and its views, ``epochs`` being the values of ``_epoch`` at each bump. ``_epoch`` counts
-# every in-place bump in the process, so an op records one int at forward (``fn._epoch``) and
-# backward compares one int: only when some bump happened since forward are the saved tensors
-# looked at (see ``_check_saved``).
+# tensor and its views, ``epochs`` (None before the first bump) being the values of ``_epoch`` at
+# its last _HISTORY bumps. ``_epoch`` advances at every in-place change in the process (once per
+# optimizer step), so an op records one int at forward (``fn._epoch``) and backward compares one
+# int: only when something was bumped since forward are the saved tensors looked at.
 _epoch = 0
+_HISTORY = 256           # bumps remembered per tensor, for the exact "expected" version in errors
 
 
 def is_grad_enabled():
@@ -153,8 +162,13 @@ def _apply_for(cls):
                 fn._out_vc = ((c, out.shape),)
         else:
             res = _make(out, False, None, 0)
-        if is_view:
-            _share_version(res, args[0])
+        if is_view:                          # inline _share_version: Reshape is a hot op
+            b = args[0]
+            if type(b) in _TENSOR_TYPES and (out is b.data or out.base is not None):
+                c = b._vc
+                if c is None:
+                    c = b._vc = [0, None]
+                res._vc = c
         return res
 
     apply.__name__ = "apply"
@@ -189,35 +203,33 @@ def _bump(t):
     _epoch += 1
     c = t._vc
     if c is None:
-        t._vc = [1, [_epoch]]
+        t._vc = [1, deque((_epoch,), _HISTORY)]
         return
     c[0] += 1
-    h = c[1]
-    if h is None:
-        c[1] = [_epoch]
+    if c[1] is None:
+        c[1] = deque((_epoch,), _HISTORY)
     else:
-        h.append(_epoch)
-        if len(h) > 1024:                # keep it bounded: a graph outlives 512 bumps of a tensor
-            del h[:512]                  # only in contrived code
+        c[1].append(_epoch)
 
 
-def _bump_all(tensors):
-    """``_bump`` for many tensors (an optimizer step), with one pass."""
+def _bump_updated(param_lists):
+    """``_bump`` for every tensor with a gradient in these lists (an optimizer step), in one
+    pass and at one epoch: their changes happen together."""
     global _epoch
-    for t in tensors:
-        _epoch += 1
-        c = t._vc
-        if c is None:
-            t._vc = [1, [_epoch]]
-            continue
-        c[0] += 1
-        h = c[1]
-        if h is None:
-            c[1] = [_epoch]
-        else:
-            h.append(_epoch)
-            if len(h) > 1024:
-                del h[:512]
+    _epoch += 1
+    e = _epoch
+    for ps in param_lists:
+        for t in ps:
+            if t.grad is not None:
+                c = t._vc
+                if c is None:
+                    t._vc = [1, deque((e,), _HISTORY)]
+                else:
+                    c[0] += 1
+                    if c[1] is None:
+                        c[1] = deque((e,), _HISTORY)
+                    else:
+                        c[1].append(e)
 
 
 def _version_error(fn, shape, version, expected):
@@ -229,7 +241,6 @@ def _version_error(fn, shape, version, expected):
 
 def _check_saved(fn, ep):
     """Raise if a tensor that ``fn`` saved at forward (epoch ``ep``) was modified in place since."""
-    import bisect
     saves = type(fn).saves
     args = fn.__dict__.get("_saved")
     if args is not None:
@@ -242,7 +253,10 @@ def _check_saved(fn, ep):
             if c is None or c[1] is None or c[1][-1] <= ep:
                 continue
             h = c[1]
-            raise _version_error(fn, a.data.shape, c[0], c[0] - (len(h) - bisect.bisect_right(h, ep)))
+            expected = c[0] - (len(h) - bisect.bisect_right(h, ep))
+            if len(h) == _HISTORY and h[0] > ep:     # older bumps forgotten: a bound only
+                expected = f"at most {expected}"
+            raise _version_error(fn, a.data.shape, c[0], expected)
     for c, shape in fn.__dict__.get("_out_vc", ()):
         if c[0]:
             raise _version_error(fn, shape, c[0], 0)

@@ -398,3 +398,14 @@ def test_inplace_on_a_graph_tensor_refuses_instead_of_a_wrong_gradient():
     with pytest.raises(RuntimeError, match="in-place operations are not recorded by autograd"):
         h[0] = 1.0
     assert h._version == 0
+
+
+def test_many_bumps_after_forward_give_a_bound_on_the_expected_version():
+    from chainrule import autograd
+    x, w = cr.tensor(_arr(), requires_grad=True), cr.tensor(_arr())
+    y = (x * w).sum()
+    for _ in range(autograd._HISTORY + 10):
+        w.add_(1.0)
+    n = autograd._HISTORY + 10
+    with pytest.raises(RuntimeError, match=f"its version is {n}, expected at most {n - autograd._HISTORY}"):
+        y.backward()

@@ -86,7 +86,7 @@ class Optimizer:
     def _bump_versions(self):
         """One version bump per updated parameter (those with a gradient): a graph that saved a
         parameter before the step refuses to backward after it, as in PyTorch."""
-        _autograd._bump_all([p for g in self.param_groups for p in g["params"] if p.grad is not None])
+        _autograd._bump_updated([g["params"] for g in self.param_groups])
 
     # -- state -------------------------------------------------------------------------------------
     def state_dict(self):
