@@ -380,3 +380,11 @@ def test_train_save_into_a_directory_fails_before_training_in_the_library(tmp_pa
     with pytest.raises(IsADirectoryError, match="--save is a directory"):
         train_run(train_settings(epochs=50, save=str(tmp_path), progress=False), log=None)
     assert time.perf_counter() - t0 < 1.0               # refused before the data is even loaded
+
+
+def test_save_into_a_folder_that_does_not_exist_yet_makes_it(tmp_path, digits_csv):
+    path = tmp_path / "models" / "digits" / "m.npz"
+    code, out, err = chainrule("train", "--dataset", digits_csv, "--label-column", "label",
+                               "--epochs", 1, *SMALL, "--save", path)
+    assert code == 0, err
+    assert cr.load(str(path))["format"] == "chainrule-model"

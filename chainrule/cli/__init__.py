@@ -14,6 +14,7 @@ any work). The families import ``cli.common`` only, never this module or each ot
 Every error ends the command with status 2 and one line on stderr, 'chainrule CMD: error: ...',
 without a traceback; ``chainrule --debug CMD`` shows the traceback instead.
 """
+import os
 import sys
 
 from . import sequences, train, vision
@@ -63,6 +64,8 @@ def check_outputs(args):
         path = getattr(args, dest, None)
         option = "--" + dest.replace("_", "-")
         (check_output_dir if kind == "dir" else check_output_file)(path, option)
+        if path and kind == "file":          # 'models/a.npz' makes models/, as --out does
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
 
 def error_line(e):

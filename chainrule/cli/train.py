@@ -445,7 +445,11 @@ def cmd_summary(args):
 
 
 def cmd_report(args):
+    import os
+    from ..io import check_output_file
     from ..viz.report import report_from_run
+    if args.output is None:              # the report goes into the run directory
+        check_output_file(os.path.join(args.run_dir, "report.html"), "RUN_DIR/report.html")
     path = report_from_run(args.run_dir, args.output)
     print(f"wrote {path}")
     return 0

@@ -241,6 +241,7 @@ def train_run(settings, resume=None, overwrite=False, log=print):
         for key in ("standardize", "mean_subtraction"):
             if key in extra:
                 saved[key] = extra[key]
+        os.makedirs(os.path.dirname(os.path.abspath(s["save"])), exist_ok=True)
         cr.save(saved, s["save"])
         log(f"saved model to {s['save']}")
     result = RunResult(trainer, model, res, config, stored, data, elapsed)
