@@ -127,6 +127,7 @@ BROKEN_DATA = [
     ("train on a header without rows", T + ["--dataset", "{headeronly}"],
      ["{headeronly}", "no data rows"]),
     ("train on a binary file", T + ["--dataset", "{binary}"], ["{binary}"]),
+    ("train on a single class", T + ["--dataset", "{oneclass}"], ["{oneclass}", "two classes"]),
 ]
 
 BROKEN_CHECKPOINTS = [
@@ -180,6 +181,7 @@ def materialize(tmp, train=None):
     write("badlabel.csv", table(64).replace(",0\n", ",42\n", 1))
     write("headeronly.csv", ",".join(f"p{i}" for i in range(64)) + ",label\n")
     write("binary.csv", bytes(range(256)) * 4, "wb")
+    write("oneclass.csv", "a,b,label\n" + "".join(f"{i},{i % 3},7\n" for i in range(20)))
     write("txt.txt", "the quick brown fox jumps over the lazy dog\n" * 20)
     write("tsv.tsv", "".join(f"good movie {i}\tpos\nbad film {i}\tneg\n" for i in range(10)))
     write("cfg_nan.toml", "lr = nan\n")

@@ -79,6 +79,9 @@ def load_dataset(settings):
                                 label_map="index")
         X, y = csv.X, csv.y.astype(np.int64)
         classes = [str(c) for c in csv.classes] if csv.classes is not None else None
+        if classes is not None and len(classes) < 2:     # it would "learn" 100% of nothing
+            raise ValueError(f"{name}: every row has the label {classes[0]!r} (column "
+                             f"{csv.label_name!r}); a classifier needs at least two classes")
         Xtr, Xte, ytr, yte = train_val_split(X, y, val_fraction=settings["test_fraction"],
                                              seed=settings["seed"], stratify=y)
     n_classes = int(max(ytr.max(), yte.max())) + 1
