@@ -58,6 +58,14 @@ CLI_MISUSE = [
     ("config hidden with a zero", T + ["--config", "{cfg_zero}"], ["cfg_zero.toml", "'hidden'"]),
     ("config hidden with an empty item", T + ["--config", "{cfg_empty}"],
      ["cfg_empty.toml", "'hidden'"]),
+    ("resume with another lr", T + ["--resume", "{run}", "--lr", "0.5"],
+     ["--lr 0.5", "{run}", "--lr 0.1"]),
+    ("resume with another momentum", T + ["--resume", "{run}", "--momentum", "0"],
+     ["--momentum 0.0", "{run}"]),
+    ("resume with another optimizer", T + ["--resume", "{run}", "--optimizer", "adam"],
+     ["--optimizer adam", "{run}"]),
+    ("resume to fewer epochs than done", T + ["--resume", "{run}", "--epochs", "1"],
+     ["--epochs 1", "has done 2 epochs"]),
     ("lr-find start lr nan", ["lr-find", "--start-lr", "nan"], ["--start-lr"]),
     ("lr-find end lr inf", ["lr-find", "--end-lr", "inf"], ["--end-lr"]),
     ("lr-find no steps", ["lr-find", "--num-steps", "0"], ["--num-steps"]),
@@ -195,7 +203,7 @@ def materialize(tmp, train=None):
     Image.new("RGB", (8, 8)).save(os.path.join(img, "x.png"))
     f["imgdir"] = os.path.dirname(img)
     f["run"] = os.path.join(tmp, "run")
-    argv = ["train", "--dataset", f["csv"], "--label-column", "label", "--epochs", "1",
+    argv = ["train", "--dataset", f["csv"], "--label-column", "label", "--epochs", "2",
             "--hidden", "16", "--out", f["run"], "--no-progress"]
     assert (train or main)(argv) == 0
     last = os.path.join(f["run"], "checkpoints", "last.ckpt")

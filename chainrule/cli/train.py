@@ -265,9 +265,30 @@ def resolve_train(args):
     if args.resume:
         state = resume_state(args.resume)
         resumed = resumed_settings(state)
+        _check_resume_overrides({**config, **{k: v for k, v in settings_of(args).items()
+                                             if v is not None}}, resumed, args.resume)
         resumed["out"] = run_dir_of(args.resume, state["_path"])
     resolve_settings(args, config, resumed)
     return {"state": state}
+
+
+# What the resumed optimizer and scheduler states override: given with another value, they would be
+# shown and stored as the run's settings while the restored state trains on with the old ones.
+_RESTORED_SETTINGS = ("optimizer", "lr", "momentum", "weight_decay", "lr_schedule")
+
+
+def _check_resume_overrides(given, resumed, target):
+    from ..train.recipes import learning_rate
+    resumed = dict(resumed)
+    if resumed.get("lr") is None and resumed.get("optimizer"):      # the optimizer's default lr
+        resumed["lr"] = learning_rate({"optimizer": resumed["optimizer"], "lr": None})
+    for k in _RESTORED_SETTINGS:
+        if k in given and k in resumed and resumed[k] is not None and given[k] != resumed[k]:
+            option = "--" + k.replace("_", "-")
+            raise ValueError(f"{option} {given[k]}: the run in {target} was trained with "
+                             f"{option} {resumed[k]}, and resuming restores its optimizer and "
+                             f"schedule; start a new run (--out NEW_DIR) to train with another "
+                             f"{option}")
 
 
 def _config_actions():

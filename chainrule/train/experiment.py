@@ -166,6 +166,10 @@ def train_run(settings, resume=None, overwrite=False, log=print):
     s, out = settings, settings.get("out")
     if out:
         check_out_dir(out, resuming=resume is not None, overwrite=overwrite)
+    if resume is not None and s["epochs"] < resume["epoch"]:    # fit would do nothing, silently
+        raise ValueError(f"--epochs {s['epochs']}: the run in {resume['_path']} has done "
+                         f"{resume['epoch']} epochs already; --epochs is the run's total, give "
+                         f"more than {resume['epoch']} to continue it")
     if s["save"]:                        # before training: a failed save afterwards loses the model
         from ..io import check_output_file
         check_output_file(s["save"], "--save")
@@ -225,6 +229,9 @@ def train_run(settings, resume=None, overwrite=False, log=print):
     if resume is not None:
         log(f"resuming from {resume['_path']} after epoch {resume['epoch']}")
     trainer = Trainer(model, opt, scheduler=scheduler)
+    if resume is not None:                # named after its file, not as 'checkpoint'
+        from .checkpoint import check_resumable
+        check_resumable(trainer, resume, resume.get("_path", "checkpoint"))
     t0 = time.perf_counter()
     with detect_anomaly(s["detect_anomaly"]):
         history = trainer.fit(train_data, epochs=s["epochs"], val_data=(Xval, yval),
