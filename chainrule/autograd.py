@@ -11,6 +11,9 @@ in-place op (``add_``, item assignment, ``optimizer.step()``, ``load_state_dict`
 with its views; an op declares what its backward reads (``saves``), and backward raises, naming
 the op and the shape, when one of those tensors was modified in place after forward.
 
+Slightly over our ~600-line guide because the version checks stay beside the tape walk they
+guard (reading one without the other hides when a saved tensor is checked).
+
 This module imports no op: the ops (``chainrule.ops``) build on ``Function``, and
 ``chainrule.tensor_api`` attaches them to ``Tensor`` as methods. Anomaly detection lives in
 ``chainrule.anomaly`` (its names are re-exported here).

@@ -214,7 +214,10 @@ def var(x, axis=None, keepdims=False, unbiased=True):
     n = math.prod(shape) if axis is None else math.prod(
         shape[a] for a in (axis if isinstance(axis, (tuple, list)) else (axis,)))
     d = x - x.mean(axis=axis, keepdims=True)
-    return (d * d).sum(axis=axis, keepdims=keepdims) / (n - 1 if unbiased else n)
+    divisor = n - 1 if unbiased else n
+    if divisor <= 0:                     # no (or one, unbiased) element: nan, as in PyTorch
+        return (d * d).sum(axis=axis, keepdims=keepdims) * float("nan")
+    return (d * d).sum(axis=axis, keepdims=keepdims) / divisor
 
 
 def max(x, axis=None, keepdims=False):
@@ -238,8 +241,8 @@ def argmin(x, axis=None, keepdims=False):
 
 
 def norm(x):
-    """The Euclidean (Frobenius) norm of all elements."""
-    return (x * x).sum().sqrt()
+    """The Euclidean (Frobenius) norm of all elements (gradient 0 at the origin, as PyTorch's)."""
+    return _basic.Norm.apply(x)
 
 
 # -- shape -----------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
 """chainrule/tensor_api.py: factories (dtypes, shapes, seeding, copies) and free functions."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -127,3 +129,33 @@ def test_public_api():
     for name in ("Tensor", "tensor", "no_grad", "enable_grad", "manual_seed", "save", "load", "gradcheck",
                  "Function", "nn", "float32", "float64", "int64"):
         assert hasattr(cr, name), name
+
+
+@pytest.mark.parametrize("values", [np.zeros(3), np.array([3.0, 4.0]),
+                                    np.random.default_rng(3).standard_normal((2, 3))])
+def test_norm_and_its_gradient_match_torch_also_at_zero(values):
+    import torch
+    x = cr.tensor(values, requires_grad=True)
+    y = x.norm()
+    y.backward()
+    t = torch.tensor(values, requires_grad=True)
+    u = t.norm()
+    u.backward()
+    np.testing.assert_allclose(y.item(), u.item(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-12, atol=0)
+    if values.any():
+        assert cr.gradcheck(lambda a: a.norm(), cr.tensor(values, requires_grad=True))
+
+
+@pytest.mark.parametrize("shape,unbiased", [((0,), True), ((0,), False), ((1,), True),
+                                            ((1,), False), ((3, 4), True)])
+def test_var_of_too_few_elements_is_nan_as_in_torch(shape, unbiased):
+    import torch
+    values = np.random.default_rng(0).standard_normal(shape)
+    ours = cr.tensor(values).var(unbiased=unbiased).item()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = torch.tensor(values).var(unbiased=unbiased).item()
+    np.testing.assert_equal(np.isnan(ours), np.isnan(theirs))
+    if not np.isnan(theirs):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)

@@ -3,6 +3,9 @@
 Array code takes its module from the data (``xp = array_namespace(x)``), so the same op runs on
 NumPy, CuPy or any array library with NumPy's interface; ``numpy`` itself is only used for facts
 about Python operands (their shape) and index types.
+
+Longer than our ~600-line guide: it holds some forty small ops that share the broadcasting,
+axis and error-message helpers at its top; split by topic, each part would import them back.
 """
 from itertools import accumulate
 
@@ -410,6 +413,21 @@ class Sqrt(Function):
 
     def backward(self, g):                       # d(sqrt a)/da = 1 / (2 sqrt a)
         return g / (2 * self.y)
+
+
+class Norm(Function):
+    """The Euclidean norm of all elements, one op so that its gradient at 0 is 0 (PyTorch's
+    subgradient) instead of the 0 * inf = nan of sqrt(sum(x * x))."""
+    saves = ("inputs", "output")
+
+    def forward(self, a):
+        self.a = a
+        self.y = y = array_namespace(a).sqrt((a * a).sum())
+        return y
+
+    def backward(self, g):                       # d|a|/da = a / |a|, and 0 at a = 0
+        y = self.y
+        return g * self.a / y if y != 0 else self.a * 0
 
 
 class Abs(Function):
