@@ -4,12 +4,9 @@
 greedily (it reads its own previous prediction). The tasks, training and exact-match scoring live
 in ``chainrule.applications.seq2seq``.
 
->>> pairs = make_task("reverse", 5000, seed=0)            # [(['3','1','4'], ['4','1','3']), ...]
->>> src_vocab, tgt_vocab = build_vocabs(pairs)
 >>> model = Seq2Seq(len(src_vocab), len(tgt_vocab), bos_index=tgt_vocab.bos_index,
 ...                 eos_index=tgt_vocab.eos_index)
->>> train_seq2seq(model, pairs, src_vocab, tgt_vocab, epochs=10)
->>> exact_match_accuracy(model, test_pairs, src_vocab, tgt_vocab)
+>>> logits = model(src, src_lengths, tgt_in)      # (N, T_src) ids, (N,), (N, T_tgt) -> (N, T_tgt, V)
 """
 
 import numpy as np
