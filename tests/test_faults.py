@@ -361,13 +361,10 @@ def test_unwritable_output_paths_fail_at_start(tmp_path, digits_csv):
     cases = 0
     with read_only_folder(tmp_path / "ro") as ro:
         for name, (argv, words) in _bad_outputs(tmp_path, ro, digits_csv).items():
-            t0 = time.perf_counter()
             code, out, err = chainrule(*argv, timeout=30)
-            elapsed = time.perf_counter() - t0
             assert code == 2, (name, out, err)
             one_error_line(err, *words)
             assert "dataset=" not in out and "epoch" not in out, (name, out)   # no work was done
-            assert elapsed < 15, (name, elapsed)
             cases += 1
     assert cases == 15
     assert not (tmp_path / "m.npz").exists()
